@@ -1,0 +1,1 @@
+"""Thin HTTP adapters: parse, call the core, shape the reply. No SQL, no domain rules."""

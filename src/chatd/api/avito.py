@@ -1,0 +1,132 @@
+"""The Avito chat API: POST-only JSON methods, exactly as its existing clients expect them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from chatd.api import render
+from chatd.api.deps import SettingsDep, StoreDep
+from chatd.api.schemas import (
+    ChatAdd,
+    ChatOut,
+    ChatsGet,
+    ErrorOut,
+    IdOut,
+    MessageAdd,
+    MessageOut,
+    MessagesGet,
+    UserAdd,
+    openapi_body,
+    parse_body,
+)
+from chatd.core import chats, messages, users
+from chatd.core.models import Message, Page
+
+router = APIRouter(tags=["Avito chat API"])
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Malformed JSON, or a missing or wrongly typed field",
+        403: "The author is not a member of the chat",
+        404: "An id that does not exist",
+        409: "The name is already taken",
+        413: "Request body over the size limit",
+    }
+    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in (400, 413, *statuses)}
+
+
+@router.post(
+    "/users/add",
+    status_code=201,
+    response_model=IdOut,
+    responses=_errors(409),
+    openapi_extra=openapi_body(UserAdd),
+    summary="Add a user",
+)
+async def users_add(request: Request, store: StoreDep) -> Response:
+    body = await parse_body(request, UserAdd)
+    user_id = await users.add_user(store, body.username)
+    return render.json({"id": user_id}, 201)
+
+
+@router.post(
+    "/chats/add",
+    status_code=201,
+    response_model=IdOut,
+    responses=_errors(404, 409),
+    openapi_extra=openapi_body(ChatAdd),
+    summary="Create a chat between users",
+)
+async def chats_add(request: Request, store: StoreDep) -> Response:
+    body = await parse_body(request, ChatAdd)
+    chat_id = await chats.create_chat(store, body.name, body.users)
+    return render.json({"id": chat_id}, 201)
+
+
+@router.post(
+    "/messages/add",
+    status_code=201,
+    response_model=IdOut,
+    responses=_errors(403, 404),
+    openapi_extra=openapi_body(MessageAdd),
+    summary="Send a message to a chat on behalf of a user",
+)
+async def messages_add(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+    body = await parse_body(request, MessageAdd)
+    message = await messages.post_message(
+        store, body.chat, body.author, body.text, max_length=settings.max_text_length
+    )
+    return render.json({"id": message.id}, 201)
+
+
+@router.post(
+    "/chats/get",
+    response_model=list[ChatOut],
+    responses=_errors(404),
+    openapi_extra=openapi_body(ChatsGet),
+    summary="A user's chats, most recent activity first",
+)
+async def chats_get(request: Request, store: StoreDep) -> Response:
+    body = await parse_body(request, ChatsGet)
+    found = await chats.list_user_chats(store, body.user)
+    return render.json([render.chat(c) for c in found])
+
+
+@router.post(
+    "/messages/get",
+    response_model=list[MessageOut],
+    responses=_errors(404),
+    openapi_extra=openapi_body(MessagesGet),
+    summary="A chat's messages, oldest first",
+    description=(
+        "Without `limit`, every message of the chat. With `limit`, one page: the newest `limit` "
+        "messages, or those just before the `before` message id, or just after the `after` one."
+    ),
+)
+async def messages_get(request: Request, store: StoreDep) -> Response:
+    body = await parse_body(request, MessagesGet)
+    if body.limit is not None or body.before is not None or body.after is not None:
+        page = Page(limit=body.limit, before=body.before, after=body.after)
+        found = await messages.list_messages(store, body.chat, page)
+        return Response(render.messages(found), media_type="application/json")
+    batches = messages.stream_history(store, body.chat)
+    first = await anext(batches)  # raises ChatNotFound while we can still answer 404
+    if len(first) < messages.STREAM_BATCH:
+        return Response(render.messages(first), media_type="application/json")
+    return StreamingResponse(_json_array(first, batches), media_type="application/json")
+
+
+async def _json_array(
+    first: list[Message], rest: AsyncIterator[list[Message]]
+) -> AsyncIterator[bytes]:
+    # A long history goes out batch by batch: memory stays bounded by one batch.
+    yield b"[" + render.messages(first)[1:-1]
+    async for batch in rest:
+        if batch:
+            yield b"," + render.messages(batch)[1:-1]
+    yield b"]"

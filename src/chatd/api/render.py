@@ -1,0 +1,45 @@
+"""Domain records as JSON bytes: one place decides the wire format of times and records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import Response
+
+from chatd.core.models import Chat, Message
+
+
+def timestamp(value: datetime) -> str:
+    # RFC 3339, UTC, always with microseconds (orjson would drop a zero fraction).
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chat(value: Chat) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "name": value.name,
+        "users": value.users,
+        "created_at": timestamp(value.created_at),
+        "last_message_at": timestamp(value.last_message_at),
+    }
+
+
+def message(value: Message) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "chat": value.chat,
+        "author": value.author,
+        "text": value.text,
+        "created_at": timestamp(value.created_at),
+    }
+
+
+def messages(values: Iterable[Message]) -> bytes:
+    return orjson.dumps([message(m) for m in values])
+
+
+def json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status, media_type="application/json")

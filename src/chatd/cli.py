@@ -1,0 +1,80 @@
+"""The command line: `chatd serve | migrate`. Flags come from config.SETTINGS."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from chatd.config import SETTINGS, Settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for setting in SETTINGS:
+        if setting.name in names:
+            parser.add_argument(
+                setting.flag,
+                dest=setting.name,
+                type=setting.type,
+                default=None,
+                help=f"{setting.help} Env: {setting.env_var}. Default: {setting.default}.",
+            )
+
+
+SERVE_FLAGS = tuple(s.name for s in SETTINGS)
+MIGRATE_FLAGS = ("database_url",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatd", description="A self-hostable chat server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="Migrate the database, then serve the API.")
+    _add_setting_flags(serve, SERVE_FLAGS)
+    migrate = commands.add_parser("migrate", help="Create or upgrade the database schema.")
+    _add_setting_flags(migrate, MIGRATE_FLAGS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "command"}
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as exc:
+        print(f"chatd: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings)
+
+
+def _migrate(settings: Settings) -> int:
+    from chatd.storage import migrate
+
+    migrate.upgrade(settings.database_url)
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from chatd.app import create_app
+    from chatd.storage import migrate
+
+    migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0

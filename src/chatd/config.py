@@ -1,0 +1,142 @@
+"""Settings, declared once.
+
+Each setting is listed a single time in `SETTINGS` with its name, type, default, environment
+variable and help. The CLI flags, the README's configuration table and validation all come from
+that list, so they cannot drift apart (a test compares the README table with it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/chatd.db"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return "CHATD_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a TCP port (0..65535), got {value}")
+    return value
+
+
+def _synchronous(text: str) -> str:
+    value = text.upper()
+    if value not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"must be FULL, EXTRA or NORMAL, got {text!r}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    value = text.lower()
+    if value not in ("critical", "error", "warning", "info", "debug"):
+        raise ValueError(f"must be one of critical, error, warning, info, debug, got {text!r}")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "0.0.0.0", "Address to listen on."),
+    Setting("port", _port, 9000, "TCP port to listen on."),
+    Setting(
+        "database_url",
+        str,
+        DEFAULT_DATABASE_URL,
+        "`sqlite:///PATH` (embedded, the default) or `postgresql://user:pass@host:port/db`.",
+    ),
+    Setting(
+        "db_pool_size",
+        _positive_int,
+        8,
+        "PostgreSQL connections per server process. Bounded on purpose: more connections "
+        "than cores only queue on row locks (see docs/decisions.md).",
+    ),
+    Setting(
+        "sqlite_synchronous",
+        _synchronous,
+        "FULL",
+        "SQLite `synchronous` pragma. FULL makes every acknowledged write survive power loss; "
+        "NORMAL survives a process crash only.",
+    ),
+    Setting(
+        "max_text_length",
+        _positive_int,
+        10_000,
+        "Longest message text accepted, in characters.",
+    ),
+    Setting(
+        "max_body_bytes",
+        _positive_int,
+        1024 * 1024,
+        "Largest request body accepted, in bytes; larger bodies get 413.",
+    ),
+    Setting("log_level", _log_level, "info", "critical, error, warning, info or debug."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = 8
+    sqlite_synchronous: str = "FULL"
+    max_text_length: int = 10_000
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, overridden by CHATD_* variables, overridden by explicit values (CLI flags).
+
+        Raises ValueError naming the variable when a value does not parse.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env_var)
+            if raw is not None:
+                try:
+                    values[setting.name] = setting.type(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{setting.env_var}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _check_settings_match_fields() -> None:
+    # Settings (the typed object) and SETTINGS (the table) must describe the same things.
+    fields = {f.name: f.default for f in dataclasses.fields(Settings)}
+    table = {s.name: s.default for s in SETTINGS}
+    if fields != table:
+        raise RuntimeError(f"Settings and SETTINGS disagree: {fields} != {table}")
+
+
+_check_settings_match_fields()

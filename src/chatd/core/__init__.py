@@ -1,0 +1,1 @@
+"""The chat domain: rules and use cases. Standard library only: no web framework, no SQL driver."""

@@ -1,0 +1,89 @@
+"""Domain errors. They say what went wrong, never which HTTP status that is (api/errors.py maps them).
+
+    ChatdError                 code, message
+    ├── InvalidInput           a value breaks a rule (length, characters, range)
+    ├── NotFound               an id that does not exist (or that the caller may not know of)
+    │   ├── UserNotFound
+    │   ├── ChatNotFound
+    │   └── MessageNotFound
+    ├── Forbidden              the caller is known but may not do this
+    │   └── NotAMember
+    └── Conflict               a uniqueness rule would break
+        ├── UsernameTaken
+        └── ChatNameTaken
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ChatdError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(ChatdError):
+    code = "invalid_input"
+
+
+class NotFound(ChatdError):
+    code = "not_found"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+    def __init__(self, user_ids: Iterable[int]) -> None:
+        self.user_ids = sorted(set(user_ids))
+        noun = "user" if len(self.user_ids) == 1 else "users"
+        super().__init__(f"{noun} not found: {', '.join(map(str, self.user_ids))}")
+
+
+class ChatNotFound(NotFound):
+    code = "chat_not_found"
+
+    def __init__(self, chat_id: int) -> None:
+        self.chat_id = chat_id
+        super().__init__(f"chat not found: {chat_id}")
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+
+    def __init__(self, message_id: int, chat_id: int) -> None:
+        super().__init__(f"message {message_id} not found in chat {chat_id}")
+
+
+class Forbidden(ChatdError):
+    code = "forbidden"
+
+
+class NotAMember(Forbidden):
+    code = "not_a_member"
+
+    def __init__(self, user_id: int, chat_id: int) -> None:
+        super().__init__(f"user {user_id} is not a member of chat {chat_id}")
+
+
+class Conflict(ChatdError):
+    code = "conflict"
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"username already taken: {username!r}")
+
+
+class ChatNameTaken(Conflict):
+    code = "chat_name_taken"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"chat name already taken: {name!r}")

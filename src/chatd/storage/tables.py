@@ -1,0 +1,98 @@
+"""The schema, as SQLAlchemy Core tables. Migrations (storage/migrations) create and upgrade it.
+
+Shard-friendly: every row about a message carries its chat_id, and a chat's history is addressed
+by (chat_id, seq), so a chat and all it holds can live on one shard.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Stable constraint names, so migrations can refer to them on both databases.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-assigns ids to an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite keeps naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    # The case-folded username: the unique key (see core.users.username_key).
+    sa.Column("username_key", sa.String(256), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+chats = sa.Table(
+    "chats",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_message_at", UTCDateTime, nullable=False),
+    # The seq of the newest message: the sending transaction bumps it under the row lock.
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sqlite_autoincrement=True,
+)
+
+chat_members = sa.Table(
+    "chat_members",
+    metadata,
+    sa.Column(
+        "chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # "Which chats is this user in" reads this index, never the whole table.
+    sa.Index(None, "user_id", "chat_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("author_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # History pages and cursors walk this index: cost per page independent of history size.
+    sa.UniqueConstraint("chat_id", "seq"),
+    sqlite_autoincrement=True,
+)
