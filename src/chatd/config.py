@@ -111,9 +111,7 @@ class Settings:
     log_level: str = "info"
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, overridden by CHATD_* variables, overridden by explicit values (CLI flags).
 
         Raises ValueError naming the variable when a value does not parse.

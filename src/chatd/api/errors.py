@@ -8,6 +8,7 @@ large, malformed request) get the same JSON shape:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -36,7 +37,7 @@ class PayloadTooLarge(core.ChatdError):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     body = orjson.dumps({"error": {"code": code, "message": message}})
     return Response(body, status, headers=headers, media_type="application/json")

@@ -1,16 +1,16 @@
-"""Domain errors. They say what went wrong, never which HTTP status that is (api/errors.py maps them).
+"""Domain errors: what went wrong, never which HTTP status that is (api/errors.py decides).
 
-    ChatdError                 code, message
-    ├── InvalidInput           a value breaks a rule (length, characters, range)
-    ├── NotFound               an id that does not exist (or that the caller may not know of)
-    │   ├── UserNotFound
-    │   ├── ChatNotFound
-    │   └── MessageNotFound
-    ├── Forbidden              the caller is known but may not do this
-    │   └── NotAMember
-    └── Conflict               a uniqueness rule would break
-        ├── UsernameTaken
-        └── ChatNameTaken
+ChatdError                 code, message
+├── InvalidInput           a value breaks a rule (length, characters, range)
+├── NotFound               an id that does not exist (or that the caller may not know of)
+│   ├── UserNotFound
+│   ├── ChatNotFound
+│   └── MessageNotFound
+├── Forbidden              the caller is known but may not do this
+│   └── NotAMember
+└── Conflict               a uniqueness rule would break
+    ├── UsernameTaken
+    └── ChatNameTaken
 """
 
 from __future__ import annotations

@@ -20,9 +20,7 @@ class Store(Protocol):
         """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
         ...
 
-    async def post_message(
-        self, chat: ChatId, author: UserId, text: str, now: datetime
-    ) -> Message:
+    async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
         """Appends to the chat's history and moves its activity time, in one transaction.
 
         Raises ChatNotFound, UserNotFound or NotAMember.

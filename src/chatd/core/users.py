@@ -23,9 +23,7 @@ def check_name(value: str, *, field: str, max_length: int) -> str:
             code=f"invalid_{field}",
         )
     if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise InvalidInput(
-            f"{field} must not contain control characters", code=f"invalid_{field}"
-        )
+        raise InvalidInput(f"{field} must not contain control characters", code=f"invalid_{field}")
     return name
 
 

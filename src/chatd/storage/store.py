@@ -117,7 +117,7 @@ _HISTORY_BATCH = (
 )
 
 
-def _message(row: sa.Row[Any]) -> Message:
+def _message(row: sa.Row[*tuple[Any, ...]]) -> Message:
     return Message(
         id=row.id,
         chat=row.chat_id,
@@ -167,9 +167,7 @@ class SqlStore:
         except sa.exc.IntegrityError as exc:
             raise ChatNameTaken(name) from exc
 
-    async def post_message(
-        self, chat: ChatId, author: UserId, text: str, now: datetime
-    ) -> Message:
+    async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
         params = {"chat": chat, "author": author, "now": now, "text": text}
         async with self.db.writer.begin() as conn:
             if self._one_statement_send:
@@ -262,7 +260,8 @@ class SqlStore:
 def _members_aggregate(dialect: str) -> sa.ColumnElement[Any]:
     # One row per chat with its member ids: an array on PostgreSQL, a list string on SQLite.
     if dialect == "postgresql":
-        return sa.func.array_agg(sa.aggregate_order_by(chat_members.c.user_id, chat_members.c.user_id))  # type: ignore[attr-defined]
+        member = chat_members.c.user_id
+        return sa.func.array_agg(member).aggregate_order_by(member)
     return sa.func.group_concat(chat_members.c.user_id)
 
 
@@ -301,8 +300,6 @@ async def _explain_empty_page(conn: AsyncConnection, chat: ChatId, page: Page) -
     for cursor in (page.before, page.after):
         if cursor is None:
             continue
-        query = sa.select(sa.literal(1)).where(
-            messages.c.id == cursor, messages.c.chat_id == chat
-        )
+        query = sa.select(sa.literal(1)).where(messages.c.id == cursor, messages.c.chat_id == chat)
         if (await conn.execute(query)).first() is None:
             raise MessageNotFound(cursor, chat)

@@ -72,12 +72,8 @@ chats = sa.Table(
 chat_members = sa.Table(
     "chat_members",
     metadata,
-    sa.Column(
-        "chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column(
-        "user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # "Which chats is this user in" reads this index, never the whole table.
     sa.Index(None, "user_id", "chat_id"),

@@ -69,9 +69,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["chat_id"], ["chats.id"], name="fk_messages_chat_id_chats", ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["author_id"], ["users.id"], name="fk_messages_author_id_users"
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["users.id"], name="fk_messages_author_id_users"),
         sqlite_autoincrement=True,
     )
 

@@ -1,0 +1,42 @@
+# Two commands do all set-up: `make run` and `make test`. uv is installed into .ci/.uv (no global
+# site-packages touched) and builds .venv from the lock file.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .ci/.uv/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.PHONY: run test lint format bench install clean
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .ci/.uv uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --compile-bytecode
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/chatd serve
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+bench: install
+	bash bench/install-tools
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) .ci/.uv .pytest_cache .mypy_cache .ruff_cache

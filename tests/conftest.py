@@ -1,0 +1,89 @@
+"""Shared fixtures: real databases (a SQLite file, a PostgreSQL 15 cluster) and an app client.
+
+The API suite is parametrized over both databases through the `database_url` fixture.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from chatd.app import create_app
+from chatd.config import Settings
+from chatd.storage import migrate
+from chatd.storage.tables import metadata
+from tests.pgcluster import PgCluster
+
+TEST_DATABASE = "chatd_test"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = PgCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url(pg_cluster: PgCluster) -> str:
+    pg_cluster.psql(f"CREATE DATABASE {TEST_DATABASE}")
+    url = pg_cluster.url(TEST_DATABASE)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "chatd.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+async def _truncate_all(url: str) -> None:
+    tables = ", ".join(table.name for table in metadata.sorted_tables)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # Sync on purpose: migrations run their own event loop (see storage/migrate.py).
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "chatd.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_migrated_url")
+    return url
+
+
+@pytest.fixture
+async def database_url(migrated_url: str) -> str:
+    """A migrated, empty database: a fresh SQLite file, or the PostgreSQL test database emptied."""
+    if migrated_url.startswith("postgresql"):
+        await _truncate_all(migrated_url)
+    return migrated_url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://chatd") as http:
+            yield http

@@ -1,0 +1,133 @@
+"""A throwaway PostgreSQL 15 cluster for tests and benchmarks.
+
+PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` user in
+a directory that user can reach (pytest's tmp_path is mode 0700 under root's tree, so it cannot).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("CHATD_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+# Safe only for data we throw away: never use these for durability tests or benchmarks.
+FAST_UNSAFE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(argv: Sequence[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return list(argv)
+
+
+@dataclass
+class PgCluster:
+    settings: Sequence[str] = FAST_UNSAFE
+    root: Path = field(init=False)
+    port: int = field(init=False, default=0)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PgCluster:
+        self.root = Path(tempfile.mkdtemp(prefix="chatd-pg-"))
+        self.root.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        options = " ".join(f"-c {s}" for s in self.settings)
+        for _attempt in range(5):  # another process may take the free port before we do
+            self.port = free_port()
+            started = subprocess.run(
+                _as_postgres(
+                    [
+                        str(PG_BIN / "pg_ctl"),
+                        "-D",
+                        str(self.data),
+                        "-w",
+                        "-t",
+                        "60",
+                        "-l",
+                        str(self.root / "log"),
+                        "start",
+                        "-o",
+                        f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
+                        f"-c max_connections=300 {options}",
+                    ]
+                ),
+                capture_output=True,
+            )
+            if started.returncode == 0:
+                return self
+        log = (self.root / "log").read_text(errors="replace")
+        raise RuntimeError(f"PostgreSQL did not start:\n{log[-3000:]}")
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(
+            [
+                str(PG_BIN / "psql"),
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout
+
+    def stop(self) -> None:
+        if self.port:
+            subprocess.run(
+                _as_postgres(
+                    [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]
+                ),
+                capture_output=True,
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
