@@ -16,7 +16,6 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
             parser.add_argument(
                 setting.flag,
                 dest=setting.name,
-                type=setting.type,
                 default=None,
                 help=f"{setting.help} Env: {setting.env_var}. Default: {setting.default}.",
             )
@@ -47,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "debug":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "migrate":
         return _migrate(settings)
     return _serve(settings)

@@ -53,6 +53,15 @@ def _synchronous(text: str) -> str:
     return value
 
 
+def _database_url(text: str) -> str:
+    scheme = text.partition(":")[0].split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(
+            f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH or postgresql://..."
+        )
+    return text
+
+
 def _log_level(text: str) -> str:
     value = text.lower()
     if value not in ("critical", "error", "warning", "info", "debug"):
@@ -65,7 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", _port, 9000, "TCP port to listen on."),
     Setting(
         "database_url",
-        str,
+        _database_url,
         DEFAULT_DATABASE_URL,
         "`sqlite:///PATH` (embedded, the default) or `postgresql://user:pass@host:port/db`.",
     ),
@@ -111,22 +120,34 @@ class Settings:
     log_level: str = "info"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, overridden by CHATD_* variables, overridden by explicit values (CLI flags).
+    def from_env(cls, environ: Mapping[str, str] | None = None, **flags: str | None) -> Settings:
+        """Defaults, overridden by CHATD_* variables, overridden by CLI flags (raw strings).
 
-        Raises ValueError naming the variable when a value does not parse.
+        Raises ValueError naming the variable or flag when a value does not parse.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for setting in SETTINGS:
-            raw = env.get(setting.env_var)
-            if raw is not None:
+            sources = (
+                (setting.env_var, env.get(setting.env_var)),
+                (setting.flag, flags.get(setting.name)),
+            )
+            for source, raw in sources:
+                if raw is None:
+                    continue
                 try:
                     values[setting.name] = setting.type(raw)
                 except ValueError as exc:
-                    raise ValueError(f"{setting.env_var}: {exc}") from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
+                    raise ValueError(f"{source}: {exc}") from exc
         return cls(**values)
+
+
+def markdown_table() -> str:
+    """The README's configuration table (tests/test_docs.py keeps the README in step)."""
+    lines = ["| Flag | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        lines.append(f"| `{s.flag}` | `{s.env_var}` | `{s.default}` | {s.help} |")
+    return "\n".join(lines)
 
 
 def _check_settings_match_fields() -> None:
