@@ -13,8 +13,9 @@ from chatd.core.models import Chat, Message
 
 
 def timestamp(value: datetime) -> str:
-    # RFC 3339, UTC, always with microseconds (orjson would drop a zero fraction).
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC, always with microseconds (orjson would drop a zero fraction)."""
+    # isoformat is twice as fast as strftime; storage hands out UTC-aware times ("+00:00").
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def chat(value: Chat) -> dict[str, Any]:

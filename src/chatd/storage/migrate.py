@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from chatd.storage.database import async_url, ensure_sqlite_directory
+from chatd.storage.database import driver_url, ensure_sqlite_directory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,5 +23,5 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Brings the schema to `revision`. Runs its own event loop: call it from sync code."""
     # Parsing first rejects an unsupported URL with our message rather than Alembic's.
-    ensure_sqlite_directory(async_url(database_url))
+    ensure_sqlite_directory(driver_url(database_url, asynchronous=False))
     command.upgrade(alembic_config(database_url), revision)

@@ -1,7 +1,9 @@
 """SqlStore: the core's Store port over SQLAlchemy Core, one implementation for both databases.
 
-Statements are built once at import with bind parameters; a request only binds values. Driver
-errors (unique violations) become core errors here and nowhere else.
+Each operation is a plain function of a `Connection`; `Database.read`/`write` decide where and in
+which transaction it runs (storage/database.py). Statements are built once at import with bind
+parameters, so a request only binds values. Driver errors (unique violations) become core
+errors here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatd.core.errors import (
     ChatNameTaken,
@@ -23,14 +24,14 @@ from chatd.core.errors import (
 )
 from chatd.core.models import Chat, ChatId, Message, Page, UserId
 from chatd.storage.database import Database
-from chatd.storage.tables import UTCDateTime, chat_members, chats, messages, users
+from chatd.storage.tables import Timestamp, chat_members, chats, messages, users
 
 # SQLite accepts at most 32766 parameters in one statement; stay far below.
 ID_CHUNK = 500
 
 _chat = sa.bindparam("chat", type_=sa.BigInteger)
 _author = sa.bindparam("author", type_=sa.BigInteger)
-_now = sa.bindparam("now", type_=UTCDateTime)
+_now = sa.bindparam("now", type_=Timestamp)
 
 # Bump the chat's seq and activity time; the WHERE doubles as the membership check, so a send
 # is one round trip on the happy path. The time never goes back, so within a chat the order of
@@ -118,14 +119,8 @@ _HISTORY_BATCH = (
 
 
 def _message(row: sa.Row[*tuple[Any, ...]]) -> Message:
-    return Message(
-        id=row.id,
-        chat=row.chat_id,
-        seq=row.seq,
-        author=row.author_id,
-        text=row.text,
-        created_at=row.created_at,
-    )
+    # Positional: _MESSAGE_COLUMNS are in Message's field order (a hot path: 100 rows a page).
+    return Message(*row)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -133,136 +128,129 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + ID_CHUNK]
 
 
+def _exists(conn: sa.Connection, table: sa.Table, row_id: int) -> bool:
+    query = sa.select(sa.literal(1)).where(table.c.id == row_id)
+    return conn.execute(query).first() is not None
+
+
 class SqlStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._one_statement_send = db.dialect == "postgresql"
-        self._members_agg = _members_aggregate(db.dialect)
+        self._post = _post_one_statement if db.dialect == "postgresql" else _post_two_statements
+        self._user_chats = _user_chats_query(db.dialect)
 
     async def add_user(self, username: str, username_key: str, now: datetime) -> UserId:
+        values = {"username": username, "username_key": username_key, "created_at": now}
         try:
-            async with self.db.writer.begin() as conn:
-                result = await conn.execute(
-                    users.insert().returning(users.c.id),
-                    {"username": username, "username_key": username_key, "created_at": now},
-                )
-                return int(result.scalar_one())
+            return await self.db.write(_insert_id, users, values)
         except sa.exc.IntegrityError as exc:
             raise UsernameTaken(username) from exc
 
     async def create_chat(self, name: str, users_: Sequence[UserId], now: datetime) -> ChatId:
         try:
-            async with self.db.writer.begin() as conn:
-                await _require_users(conn, users_)
-                result = await conn.execute(
-                    chats.insert().returning(chats.c.id),
-                    {"name": name, "created_at": now, "last_message_at": now},
-                )
-                chat_id = int(result.scalar_one())
-                await conn.execute(
-                    chat_members.insert(),
-                    [{"chat_id": chat_id, "user_id": u, "created_at": now} for u in users_],
-                )
-                return chat_id
+            return await self.db.write(_create_chat, name, users_, now)
         except sa.exc.IntegrityError as exc:
             raise ChatNameTaken(name) from exc
 
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
-        params = {"chat": chat, "author": author, "now": now, "text": text}
-        async with self.db.writer.begin() as conn:
-            if self._one_statement_send:
-                row = (await conn.execute(_BUMP_AND_INSERT, params)).first()
-                if row is None:
-                    await _explain_refused_send(conn, chat, author)
-                assert row is not None
-                message_id, seq, created_at = row.id, row.seq, row.created_at
-            else:
-                bumped = (await conn.execute(_BUMP_CHAT, params)).first()
-                if bumped is None:
-                    await _explain_refused_send(conn, chat, author)
-                assert bumped is not None
-                seq, created_at = bumped.last_seq, bumped.last_message_at
-                inserted = await conn.execute(
-                    _INSERT_MESSAGE,
-                    {
-                        "chat_id": chat,
-                        "seq": seq,
-                        "author_id": author,
-                        "text": text,
-                        "created_at": created_at,
-                    },
-                )
-                message_id = inserted.scalar_one()
-        return Message(
-            id=message_id, chat=chat, seq=seq, author=author, text=text, created_at=created_at
-        )
+        return await self.db.write(self._post, chat, author, text, now)
 
     async def list_user_chats(self, user: UserId) -> list[Chat]:
-        mine = chat_members.alias("mine")
-        members = (
-            sa.select(self._members_agg)
-            .where(chat_members.c.chat_id == chats.c.id)
-            .scalar_subquery()
-        )
-        query = (
-            sa.select(
-                chats.c.id, chats.c.name, chats.c.created_at, chats.c.last_message_at, members
-            )
-            .join(mine, mine.c.chat_id == chats.c.id)
-            .where(mine.c.user_id == user)
-            .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
-        )
-        async with self.db.reader.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            if not rows and not await _exists(conn, users, user):
-                raise UserNotFound([user])
-        return [
-            Chat(
-                id=row.id,
-                name=row.name,
-                users=_member_ids(row[4]),
-                created_at=row.created_at,
-                last_message_at=row.last_message_at,
-            )
-            for row in rows
-        ]
+        return await self.db.read(_list_user_chats, self._user_chats, user)
 
     async def list_messages(self, chat: ChatId, page: Page) -> list[Message]:
-        params: dict[str, Any] = {"chat": chat, "limit": page.limit}
-        params.update(before=page.before, after=page.after)
-        async with self.db.reader.connect() as conn:
-            rows = (await conn.execute(_history_query(page), params)).all()
-            if not rows:
-                await _explain_empty_page(conn, chat, page)
-        found = [_message(row) for row in rows]
-        if page.after is None and page.limit is not None:
-            found.reverse()
-        return found
+        return await self.db.read(_list_messages, chat, page)
 
     async def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:
-        async with self.db.reader.connect() as conn:
-            last_seq = (
-                await conn.execute(sa.select(chats.c.last_seq).where(chats.c.id == chat))
-            ).scalar()
+        last_seq = await self.db.read(_last_seq, chat)
         if last_seq is None:
             raise ChatNotFound(chat)
         from_seq = 0
         while True:
-            async with self.db.reader.connect() as conn:
-                params = {"chat": chat, "from_seq": from_seq, "to_seq": last_seq, "limit": batch}
-                rows = (await conn.execute(_HISTORY_BATCH, params)).all()
-            yield [_message(row) for row in rows]
+            rows = await self.db.read(_history_batch, chat, from_seq, last_seq, batch)
+            yield rows
             if len(rows) < batch:
                 return
             from_seq = rows[-1].seq
 
 
-def _members_aggregate(dialect: str) -> sa.ColumnElement[Any]:
-    # One row per chat with its member ids: an array on PostgreSQL, a list string on SQLite.
+def _insert_id(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> int:
+    return int(conn.execute(table.insert().returning(table.c.id), values).scalar_one())
+
+
+def _create_chat(conn: sa.Connection, name: str, members: Sequence[UserId], now: datetime) -> int:
+    _require_users(conn, members)
+    chat_id = _insert_id(conn, chats, {"name": name, "created_at": now, "last_message_at": now})
+    conn.execute(
+        chat_members.insert(),
+        [{"chat_id": chat_id, "user_id": u, "created_at": now} for u in members],
+    )
+    return chat_id
+
+
+def _require_users(conn: sa.Connection, ids: Sequence[UserId]) -> None:
+    found: set[int] = set()
+    for chunk in _chunks(ids):
+        found.update(conn.execute(sa.select(users.c.id).where(users.c.id.in_(chunk))).scalars())
+    missing = set(ids) - found
+    if missing:
+        raise UserNotFound(missing)
+
+
+def _post_one_statement(
+    conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
+) -> Message:
+    params = {"chat": chat, "author": author, "now": now, "text": text}
+    row = conn.execute(_BUMP_AND_INSERT, params).first()
+    if row is None:
+        _explain_refused_send(conn, chat, author)
+    assert row is not None
+    return Message(row.id, chat, row.seq, author, text, row.created_at)
+
+
+def _post_two_statements(
+    conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
+) -> Message:
+    bumped = conn.execute(_BUMP_CHAT, {"chat": chat, "author": author, "now": now}).first()
+    if bumped is None:
+        _explain_refused_send(conn, chat, author)
+    assert bumped is not None
+    seq, created_at = bumped.last_seq, bumped.last_message_at
+    values = {
+        "chat_id": chat,
+        "seq": seq,
+        "author_id": author,
+        "text": text,
+        "created_at": created_at,
+    }
+    message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
+    return Message(message_id, chat, seq, author, text, created_at)
+
+
+def _explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> None:
+    if not _exists(conn, chats, chat):
+        raise ChatNotFound(chat)
+    if not _exists(conn, users, author):
+        raise UserNotFound([author])
+    raise NotAMember(author, chat)
+
+
+def _user_chats_query(dialect: str) -> sa.Select[Any]:
+    # Members come aggregated, one row per chat: an array on PostgreSQL, a list string on SQLite.
+    member = chat_members.c.user_id
+    aggregate: sa.ColumnElement[Any]
     if dialect == "postgresql":
-        member = chat_members.c.user_id
-        return sa.func.array_agg(member).aggregate_order_by(member)
-    return sa.func.group_concat(chat_members.c.user_id)
+        aggregate = sa.func.array_agg(member).aggregate_order_by(member)
+    else:
+        aggregate = sa.func.group_concat(member)
+    members = sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id).scalar_subquery()
+    mine = chat_members.alias("mine")
+    return (
+        sa.select(chats.c.id, chats.c.name, chats.c.created_at, chats.c.last_message_at, members)
+        .join(mine, mine.c.chat_id == chats.c.id)
+        .where(mine.c.user_id == sa.bindparam("user"))
+        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
+    )
 
 
 def _member_ids(value: Any) -> list[UserId]:
@@ -271,35 +259,45 @@ def _member_ids(value: Any) -> list[UserId]:
     return list(value or [])
 
 
-async def _exists(conn: AsyncConnection, table: sa.Table, row_id: int) -> bool:
-    query = sa.select(sa.literal(1)).where(table.c.id == row_id)
-    return (await conn.execute(query)).first() is not None
+def _list_user_chats(conn: sa.Connection, query: sa.Select[Any], user: UserId) -> list[Chat]:
+    rows = conn.execute(query, {"user": user}).all()
+    if not rows and not _exists(conn, users, user):
+        raise UserNotFound([user])
+    return [
+        Chat(id_, name, _member_ids(members), created_at, last_message_at)
+        for id_, name, created_at, last_message_at, members in rows
+    ]
 
 
-async def _require_users(conn: AsyncConnection, ids: Sequence[UserId]) -> None:
-    found: set[int] = set()
-    for chunk in _chunks(ids):
-        rows = await conn.execute(sa.select(users.c.id).where(users.c.id.in_(chunk)))
-        found.update(row.id for row in rows)
-    missing = set(ids) - found
-    if missing:
-        raise UserNotFound(missing)
+def _list_messages(conn: sa.Connection, chat: ChatId, page: Page) -> list[Message]:
+    params = {"chat": chat, "limit": page.limit, "before": page.before, "after": page.after}
+    rows = conn.execute(_history_query(page), params).all()
+    if not rows:
+        _explain_empty_page(conn, chat, page)
+    found = [_message(row) for row in rows]
+    if page.after is None and page.limit is not None:
+        found.reverse()  # fetched newest first to take the newest `limit`
+    return found
 
 
-async def _explain_refused_send(conn: AsyncConnection, chat: ChatId, author: UserId) -> None:
-    if not await _exists(conn, chats, chat):
-        raise ChatNotFound(chat)
-    if not await _exists(conn, users, author):
-        raise UserNotFound([author])
-    raise NotAMember(author, chat)
-
-
-async def _explain_empty_page(conn: AsyncConnection, chat: ChatId, page: Page) -> None:
-    if not await _exists(conn, chats, chat):
+def _explain_empty_page(conn: sa.Connection, chat: ChatId, page: Page) -> None:
+    if not _exists(conn, chats, chat):
         raise ChatNotFound(chat)
     for cursor in (page.before, page.after):
         if cursor is None:
             continue
         query = sa.select(sa.literal(1)).where(messages.c.id == cursor, messages.c.chat_id == chat)
-        if (await conn.execute(query)).first() is None:
+        if conn.execute(query).first() is None:
             raise MessageNotFound(cursor, chat)
+
+
+def _last_seq(conn: sa.Connection, chat: ChatId) -> int | None:
+    value = conn.execute(sa.select(chats.c.last_seq).where(chats.c.id == chat)).scalar()
+    return None if value is None else int(value)
+
+
+def _history_batch(
+    conn: sa.Connection, chat: ChatId, from_seq: int, to_seq: int, limit: int
+) -> list[Message]:
+    params = {"chat": chat, "from_seq": from_seq, "to_seq": to_seq, "limit": limit}
+    return [_message(row) for row in conn.execute(_HISTORY_BATCH, params)]

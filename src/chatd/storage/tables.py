@@ -6,7 +6,7 @@ by (chat_id, seq), so a chat and all it holds can live on one shard.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,27 +23,37 @@ metadata = sa.MetaData(
     }
 )
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
 # SQLite only auto-assigns ids to an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both databases (SQLite keeps naive text)."""
+class Timestamp(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes: `timestamptz` on PostgreSQL, integer microseconds on SQLite.
+
+    SQLite has no time type; parsing its text form costs more than the query itself (measured in
+    docs/decisions.md), while integers sort and convert cheaply.
+    """
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        if value is None or dialect.name != "sqlite":
+            return value
+        return (value - EPOCH) // MICROSECOND
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value is None or dialect.name != "sqlite":
+            return value  # type: ignore[no-any-return]
+        return EPOCH + timedelta(microseconds=value)
 
 
 users = sa.Table(
@@ -52,8 +62,8 @@ users = sa.Table(
     sa.Column("id", Id, primary_key=True),
     sa.Column("username", sa.String(64), nullable=False),
     # The case-folded username: the unique key (see core.users.username_key).
-    sa.Column("username_key", sa.String(256), nullable=False, unique=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("username_key", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False),
     sqlite_autoincrement=True,
 )
 
@@ -62,8 +72,8 @@ chats = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.Column("last_message_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_message_at", Timestamp, nullable=False),
     # The seq of the newest message: the sending transaction bumps it under the row lock.
     sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
@@ -74,7 +84,7 @@ chat_members = sa.Table(
     metadata,
     sa.Column("chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
     # "Which chats is this user in" reads this index, never the whole table.
     sa.Index(None, "user_id", "chat_id"),
 )
@@ -87,7 +97,7 @@ messages = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("author_id", Id, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
-    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),
     sqlite_autoincrement=True,

@@ -10,14 +10,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from chatd.storage.tables import UTCDateTime
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Times: timestamptz on PostgreSQL, integer microseconds since the epoch on SQLite.
+Timestamp = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
 
 
 def upgrade() -> None:
@@ -25,8 +25,8 @@ def upgrade() -> None:
         "users",
         sa.Column("id", Id, primary_key=True),
         sa.Column("username", sa.String(64), nullable=False),
-        sa.Column("username_key", sa.String(256), nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("username_key", sa.Text, nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
         sa.UniqueConstraint("username_key", name="uq_users_username_key"),
         sqlite_autoincrement=True,
@@ -35,8 +35,8 @@ def upgrade() -> None:
         "chats",
         sa.Column("id", Id, primary_key=True),
         sa.Column("name", sa.String(128), nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("last_message_at", UTCDateTime, nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
+        sa.Column("last_message_at", Timestamp, nullable=False),
         sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name="pk_chats"),
         sa.UniqueConstraint("name", name="uq_chats_name"),
@@ -46,7 +46,7 @@ def upgrade() -> None:
         "chat_members",
         sa.Column("chat_id", Id, nullable=False),
         sa.Column("user_id", Id, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("chat_id", "user_id", name="pk_chat_members"),
         sa.ForeignKeyConstraint(
             ["chat_id"], ["chats.id"], name="fk_chat_members_chat_id_chats", ondelete="CASCADE"
@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("author_id", Id, nullable=False),
         sa.Column("text", sa.Text, nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         sa.UniqueConstraint("chat_id", "seq", name="uq_messages_chat_id_seq"),
         sa.ForeignKeyConstraint(
