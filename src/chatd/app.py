@@ -32,6 +32,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="A self-hostable chat server. The Avito chat API, and more.",
         lifespan=lifespan,
+        # A trailing slash is another path: answer it with our JSON 404, not an empty 307.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     errors.install(app)

@@ -17,6 +17,9 @@ def check_text(text: str, max_length: int) -> str:
     """The text unchanged (stored byte-exact), or InvalidInput when blank or too long."""
     if not text.strip():
         raise InvalidInput("text must not be empty or blank", code="invalid_text")
+    if "\x00" in text:
+        # PostgreSQL cannot store NUL in text; refuse it on every database alike.
+        raise InvalidInput("text must not contain NUL characters", code="invalid_text")
     if len(text) > max_length:
         raise InvalidInput(
             f"text must be at most {max_length} characters, got {len(text)}",
