@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
+from chatd.core import clock
 from chatd.core.errors import InvalidInput
 from chatd.core.models import Chat, ChatId, UserId
 from chatd.core.ports import Store
@@ -22,7 +22,7 @@ async def create_chat(store: Store, name: str, users: Sequence[UserId]) -> ChatI
     members = sorted(set(users))
     if not members:
         raise InvalidInput("users must list at least one user id", code="invalid_users")
-    return await store.create_chat(checked, members, datetime.now(UTC))
+    return await store.create_chat(checked, members, clock.now())
 
 
 async def list_user_chats(store: Store, user: UserId) -> list[Chat]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
+from chatd.core import clock
 from chatd.core.errors import InvalidInput
 from chatd.core.models import ChatId, Message, Page, UserId
 from chatd.core.ports import Store
@@ -33,7 +33,7 @@ async def post_message(
 ) -> Message:
     """Appends a message. Raises InvalidInput, ChatNotFound, UserNotFound or NotAMember."""
     checked = check_text(text, max_length)
-    return await store.post_message(chat, author, checked, datetime.now(UTC))
+    return await store.post_message(chat, author, checked, clock.now())
 
 
 def check_page(page: Page) -> Page:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
 
+from chatd.core import clock
 from chatd.core.errors import InvalidInput
 from chatd.core.models import UserId
 from chatd.core.ports import Store
@@ -39,4 +39,4 @@ def username_key(username: str) -> str:
 async def add_user(store: Store, username: str) -> UserId:
     """Registers a user. Raises InvalidInput or UsernameTaken."""
     name = check_name(username, field="username", max_length=USERNAME_MAX)
-    return await store.add_user(name, username_key(name), datetime.now(UTC))
+    return await store.add_user(name, username_key(name), clock.now())
