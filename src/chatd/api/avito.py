@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from chatd.api import render
-from chatd.api.deps import SettingsDep, StoreDep
+from chatd.api.deps import settings_of, store_of
 from chatd.api.schemas import (
     ChatAdd,
     ChatOut,
@@ -48,9 +48,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     openapi_extra=openapi_body(UserAdd),
     summary="Add a user",
 )
-async def users_add(request: Request, store: StoreDep) -> Response:
+async def users_add(request: Request) -> Response:
     body = await parse_body(request, UserAdd)
-    user_id = await users.add_user(store, body.username)
+    user_id = await users.add_user(store_of(request), body.username)
     return render.json({"id": user_id}, 201)
 
 
@@ -62,9 +62,9 @@ async def users_add(request: Request, store: StoreDep) -> Response:
     openapi_extra=openapi_body(ChatAdd),
     summary="Create a chat between users",
 )
-async def chats_add(request: Request, store: StoreDep) -> Response:
+async def chats_add(request: Request) -> Response:
     body = await parse_body(request, ChatAdd)
-    chat_id = await chats.create_chat(store, body.name, body.users)
+    chat_id = await chats.create_chat(store_of(request), body.name, body.users)
     return render.json({"id": chat_id}, 201)
 
 
@@ -76,10 +76,11 @@ async def chats_add(request: Request, store: StoreDep) -> Response:
     openapi_extra=openapi_body(MessageAdd),
     summary="Send a message to a chat on behalf of a user",
 )
-async def messages_add(request: Request, store: StoreDep, settings: SettingsDep) -> Response:
+async def messages_add(request: Request) -> Response:
     body = await parse_body(request, MessageAdd)
+    max_length = settings_of(request).max_text_length
     message = await messages.post_message(
-        store, body.chat, body.author, body.text, max_length=settings.max_text_length
+        store_of(request), body.chat, body.author, body.text, max_length=max_length
     )
     return render.json({"id": message.id}, 201)
 
@@ -91,9 +92,9 @@ async def messages_add(request: Request, store: StoreDep, settings: SettingsDep)
     openapi_extra=openapi_body(ChatsGet),
     summary="A user's chats, most recent activity first",
 )
-async def chats_get(request: Request, store: StoreDep) -> Response:
+async def chats_get(request: Request) -> Response:
     body = await parse_body(request, ChatsGet)
-    found = await chats.list_user_chats(store, body.user)
+    found = await chats.list_user_chats(store_of(request), body.user)
     return render.json([render.chat(c) for c in found])
 
 
@@ -108,8 +109,9 @@ async def chats_get(request: Request, store: StoreDep) -> Response:
         "messages, or those just before the `before` message id, or just after the `after` one."
     ),
 )
-async def messages_get(request: Request, store: StoreDep) -> Response:
+async def messages_get(request: Request) -> Response:
     body = await parse_body(request, MessagesGet)
+    store = store_of(request)
     if body.limit is not None or body.before is not None or body.after is not None:
         page = Page(limit=body.limit, before=body.before, after=body.after)
         found = await messages.list_messages(store, body.chat, page)
