@@ -64,6 +64,16 @@ class Database(Protocol):
         """Runs `work` in one transaction, committed durably before this returns."""
         ...
 
+    async def write_one(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Like `write`, for work whose only write is a single statement.
+
+        On PostgreSQL that statement runs in autocommit: it is its own transaction, and the
+        server commits it without waiting for a COMMIT from us. Row locks it takes are held for
+        the statement and the fsync only, not for our round trips, which under load include the
+        wait for our busy event loop.
+        """
+        ...
+
     async def dispose(self) -> None: ...
 
 
@@ -128,6 +138,8 @@ class SqliteDatabase:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer_thread, transaction)
 
+    write_one = write
+
     async def dispose(self) -> None:
         if self._read_conn is not None:
             self._read_conn.close()
@@ -145,14 +157,18 @@ class PostgresDatabase:
             url, pool_size=pool_size, max_overflow=0, pool_timeout=30
         )
         # Reads are single statements: autocommit spares them BEGIN and ROLLBACK round trips.
-        self._reader = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._reader.connect() as conn:
+        async with self._autocommit.connect() as conn:
             return await conn.run_sync(work, *args, **kwargs)
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._engine.begin() as conn:
+            return await conn.run_sync(work, *args, **kwargs)
+
+    async def write_one(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self._autocommit.connect() as conn:
             return await conn.run_sync(work, *args, **kwargs)
 
     async def dispose(self) -> None:

@@ -136,7 +136,9 @@ def _exists(conn: sa.Connection, table: sa.Table, row_id: int) -> bool:
 class SqlStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._post = _post_one_statement if db.dialect == "postgresql" else _post_two_statements
+        one_statement = db.dialect == "postgresql"
+        self._post = _post_one_statement if one_statement else _post_two_statements
+        self._write_post = db.write_one if one_statement else db.write
         self._user_chats = _user_chats_query(db.dialect)
 
     async def add_user(self, username: str, username_key: str, now: datetime) -> UserId:
@@ -153,7 +155,7 @@ class SqlStore:
             raise ChatNameTaken(name) from exc
 
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
-        return await self.db.write(self._post, chat, author, text, now)
+        return await self._write_post(self._post, chat, author, text, now)
 
     async def list_user_chats(self, user: UserId) -> list[Chat]:
         return await self.db.read(_list_user_chats, self._user_chats, user)
