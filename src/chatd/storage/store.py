@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from chatd.core.errors import (
@@ -238,13 +239,13 @@ def _explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> 
 
 
 def _user_chats_query(dialect: str) -> sa.Select[Any]:
-    # Members come aggregated, one row per chat: an array on PostgreSQL, a list string on SQLite.
+    # Members come aggregated, one row per chat: an array on PostgreSQL, a JSON array on SQLite.
     member = chat_members.c.user_id
     aggregate: sa.ColumnElement[Any]
     if dialect == "postgresql":
         aggregate = sa.func.array_agg(member).aggregate_order_by(member)
     else:
-        aggregate = sa.func.group_concat(member)
+        aggregate = sa.func.json_group_array(member)
     members = sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id).scalar_subquery()
     mine = chat_members.alias("mine")
     return (
@@ -257,8 +258,9 @@ def _user_chats_query(dialect: str) -> sa.Select[Any]:
 
 def _member_ids(value: Any) -> list[UserId]:
     if isinstance(value, str):
-        return sorted(int(part) for part in value.split(","))
-    return list(value or [])
+        # SQLite does not promise an order inside an aggregate.
+        return sorted(orjson.loads(value))
+    return value  # type: ignore[no-any-return]
 
 
 def _list_user_chats(conn: sa.Connection, query: sa.Select[Any], user: UserId) -> list[Chat]:

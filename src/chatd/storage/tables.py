@@ -6,6 +6,7 @@ by (chat_id, seq), so a chat and all it holds can live on one shard.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,17 @@ class Timestamp(sa.TypeDecorator[datetime]):
         if value is None or dialect.name != "sqlite":
             return value  # type: ignore[no-any-return]
         return EPOCH + timedelta(microseconds=value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
+        # Hot: hundreds of values per listing. asyncpg already returns aware datetimes, so
+        # PostgreSQL needs no processing at all, and SQLite's needs no generic wrapper.
+        return _from_micros if dialect.name == "sqlite" else None
+
+
+def _from_micros(value: int | None) -> datetime | None:
+    return None if value is None else EPOCH + timedelta(microseconds=value)
 
 
 users = sa.Table(
