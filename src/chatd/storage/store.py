@@ -8,6 +8,7 @@ errors here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -94,15 +95,23 @@ def _seq_of(cursor: str) -> sa.ScalarSelect[Any]:
 
 
 def _history_query(page: Page) -> sa.Select[Any]:
+    return _history_query_shaped(
+        page.after is not None, page.before is not None, page.limit is not None
+    )
+
+
+@functools.cache
+def _history_query_shaped(after: bool, before: bool, limit: bool) -> sa.Select[Any]:
+    # Eight shapes in all, each built once.
     query = sa.select(*_MESSAGE_COLUMNS).where(messages.c.chat_id == _chat)
-    if page.after is not None:
+    if after:
         query = query.where(messages.c.seq > _seq_of("after"))
-    if page.before is not None:
+    if before:
         query = query.where(messages.c.seq < _seq_of("before"))
     # Walk forward from `after`; otherwise take the newest messages (before the cursor).
-    forward = page.after is not None or page.limit is None
+    forward = after or not limit
     query = query.order_by(messages.c.seq if forward else messages.c.seq.desc())
-    if page.limit is not None:
+    if limit:
         query = query.limit(sa.bindparam("limit"))
     return query
 
