@@ -25,3 +25,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     # Parsing first rejects an unsupported URL with our message rather than Alembic's.
     ensure_sqlite_directory(driver_url(database_url, asynchronous=False))
     command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Takes the schema back to `revision` ("base" drops everything)."""
+    command.downgrade(alembic_config(database_url), revision)

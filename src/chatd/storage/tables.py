@@ -51,11 +51,6 @@ class Timestamp(sa.TypeDecorator[datetime]):
             return value
         return (value - EPOCH) // MICROSECOND
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None or dialect.name != "sqlite":
-            return value  # type: ignore[no-any-return]
-        return EPOCH + timedelta(microseconds=value)
-
     def result_processor(
         self, dialect: Dialect, coltype: object
     ) -> Callable[[Any], datetime | None] | None:
@@ -77,6 +72,25 @@ users = sa.Table(
     # The case-folded username: the unique key (see core.users.username_key).
     sa.Column("username_key", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    # NULL for users made through the Avito API: they cannot log in until one is set.
+    sa.Column("password_hash", sa.Text),
+    sa.Column("email", sa.String(254)),
+    sa.Column("role", sa.String(16), nullable=False, server_default="user"),
+    sa.Column("blocked_at", Timestamp),
+    sa.CheckConstraint("role IN ('user', 'moderator')", name="role"),
+    sqlite_autoincrement=True,
+)
+
+auth_tokens = sa.Table(
+    "auth_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the token: a leaked table does not let anyone in.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Index(None, "user_id"),
     sqlite_autoincrement=True,
 )
 
@@ -84,11 +98,18 @@ chats = sa.Table(
     "chats",
     metadata,
     sa.Column("id", Id, primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # NULL for private chats, which are named after the other person by clients.
+    sa.Column("name", sa.String(128), unique=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_message_at", Timestamp, nullable=False),
     # The seq of the newest message: the sending transaction bumps it under the row lock.
     sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("owner_id", Id, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("is_private", sa.Boolean, nullable=False, server_default=sa.false()),
+    # A private chat's two members, lower id first: unique, so a pair never gets two chats.
+    sa.Column("direct_low", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("direct_high", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.UniqueConstraint("direct_low", "direct_high"),
     sqlite_autoincrement=True,
 )
 
@@ -98,6 +119,8 @@ chat_members = sa.Table(
     sa.Column("chat_id", Id, sa.ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    # Everything up to this seq is read; unread_count is the chat's last_seq minus this.
+    sa.Column("last_read_seq", sa.BigInteger, nullable=False, server_default="0"),
     # "Which chats is this user in" reads this index, never the whole table.
     sa.Index(None, "user_id", "chat_id"),
 )
@@ -111,7 +134,24 @@ messages = sa.Table(
     sa.Column("author_id", Id, sa.ForeignKey("users.id"), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("edited_at", Timestamp),
+    # A deleted message stays as a tombstone (empty text) so seqs stay gap-free.
+    sa.Column("deleted_at", Timestamp),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),
     sqlite_autoincrement=True,
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    # NULL while the first request is in flight.
+    sa.Column("status_code", sa.Integer),
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index(None, "created_at"),
 )
