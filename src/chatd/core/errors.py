@@ -32,6 +32,10 @@ class InvalidInput(ChatdError):
     code = "invalid_input"
 
 
+class Unauthenticated(ChatdError):
+    code = "unauthenticated"
+
+
 class NotFound(ChatdError):
     code = "not_found"
 
@@ -56,8 +60,9 @@ class ChatNotFound(NotFound):
 class MessageNotFound(NotFound):
     code = "message_not_found"
 
-    def __init__(self, message_id: int, chat_id: int) -> None:
-        super().__init__(f"message {message_id} not found in chat {chat_id}")
+    def __init__(self, message_id: int, chat_id: int | None = None) -> None:
+        where = "" if chat_id is None else f" in chat {chat_id}"
+        super().__init__(f"message {message_id} not found{where}")
 
 
 class Forbidden(ChatdError):
@@ -69,6 +74,14 @@ class NotAMember(Forbidden):
 
     def __init__(self, user_id: int, chat_id: int) -> None:
         super().__init__(f"user {user_id} is not a member of chat {chat_id}")
+
+
+class UserBlocked(Forbidden):
+    code = "user_blocked"
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        super().__init__(f"user {user_id} is blocked")
 
 
 class Conflict(ChatdError):
@@ -87,3 +100,10 @@ class ChatNameTaken(Conflict):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"chat name already taken: {name!r}")
+
+
+class ChatIsPrivate(Conflict):
+    code = "chat_is_private"
+
+    def __init__(self, chat_id: int, action: str) -> None:
+        super().__init__(f"chat {chat_id} is private: it cannot {action}")

@@ -1,4 +1,8 @@
-"""What the core needs from the outside world. storage/store.py implements `Store` over SQL."""
+"""What the core needs from the outside world.
+
+storage/store.py implements `Store` over SQL; passwords.py implements `PasswordHasher` with
+argon2. Each store method is one transaction; rule violations come back as core errors.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +10,144 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chatd.core.models import Chat, ChatId, Message, Page, UserId
+from chatd.core.models import (
+    Account,
+    Caller,
+    Chat,
+    ChatId,
+    ChatInfo,
+    ChatListCursor,
+    Credentials,
+    Message,
+    MessageId,
+    Page,
+    Role,
+    SeqPage,
+    UserId,
+)
 
 
-class Store(Protocol):
-    """Each method is one transaction. Rule violations come back as core errors."""
+class PasswordHasher(Protocol):
+    """Slow on purpose (argon2id): the core calls it off the event loop."""
 
-    async def add_user(self, username: str, username_key: str, now: datetime) -> UserId:
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class AccountStore(Protocol):
+    async def add_user(
+        self,
+        username: str,
+        username_key: str,
+        now: datetime,
+        *,
+        password_hash: str | None = None,
+        email: str | None = None,
+        role: Role = "user",
+    ) -> UserId:
         """Raises UsernameTaken when `username_key` is in use."""
         ...
 
-    async def create_chat(self, name: str, users: Sequence[UserId], now: datetime) -> ChatId:
-        """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
+    async def get_account(self, user: UserId) -> Account:
+        """Raises UserNotFound."""
         ...
 
-    async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
-        """Appends to the chat's history and moves its activity time, in one transaction.
+    async def find_account(self, username_key: str) -> Account | None: ...
 
-        Raises ChatNotFound, UserNotFound or NotAMember.
-        """
+    async def find_credentials(self, username_key: str) -> Credentials | None: ...
+
+    async def set_password_hash(self, user: UserId, password_hash: str) -> None: ...
+
+    async def set_role(self, user: UserId, role: Role) -> None: ...
+
+    async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
+        """Raises UserNotFound."""
+        ...
+
+    async def add_token(
+        self, user: UserId, token_hash: str, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def find_caller(self, token_hash: str, now: datetime) -> Caller | None:
+        """The token's owner, if the token is unexpired and its owner not blocked."""
+        ...
+
+    async def delete_token(self, token_id: int) -> None: ...
+
+
+class ChatStore(Protocol):
+    async def create_chat(
+        self, name: str, users: Sequence[UserId], now: datetime, *, owner: UserId | None = None
+    ) -> ChatId:
+        """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
         ...
 
     async def list_user_chats(self, user: UserId) -> list[Chat]:
         """The user's chats, latest activity first (ties: higher id first). Raises UserNotFound."""
         ...
 
+    async def chat_infos(
+        self, viewer: UserId, *, everyone: bool, limit: int, after: ChatListCursor | None
+    ) -> list[ChatInfo]:
+        """Chats as `viewer` sees them, latest activity first: theirs, or all (`everyone`)."""
+        ...
+
+    async def find_chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
+
+    async def update_chat(
+        self, chat: ChatId, name: str | None, users: Sequence[UserId] | None, now: datetime
+    ) -> None:
+        """Renames and/or sets the member list. Raises ChatNameTaken or UserNotFound."""
+        ...
+
+    async def leave_chat(self, chat: ChatId, user: UserId) -> None:
+        """Removes the member; ownership passes to the longest-standing member left, and a
+        chat nobody is left in is deleted."""
+        ...
+
+    async def delete_chat(self, chat: ChatId) -> None:
+        """The chat with its messages and memberships, in one transaction."""
+        ...
+
+    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> int:
+        """Moves the user's read marker forward to `seq` (at most the last seq); the marker."""
+        ...
+
+    async def direct_chat(self, one: UserId, other: UserId, now: datetime) -> ChatId:
+        """The pair's private chat, created on first use; never two for one pair."""
+        ...
+
+
+class MessageStore(Protocol):
+    async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
+        """Appends to the chat's history, moves its activity time and the author's read marker,
+        in one transaction. Raises ChatNotFound, UserNotFound, UserBlocked or NotAMember."""
+        ...
+
     async def list_messages(self, chat: ChatId, page: Page) -> list[Message]:
-        """One page of history, oldest first. Raises ChatNotFound or MessageNotFound (cursor)."""
+        """One page of history without tombstones, oldest first.
+
+        Raises ChatNotFound or MessageNotFound (cursor)."""
         ...
 
     def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:
-        """The whole history as it is when iteration starts, oldest first, in batches of at most
-        `batch`. The first batch (possibly empty) comes before any other; ChatNotFound is raised
-        when it is asked for."""
+        """The whole history (no tombstones) as it is when iteration starts, oldest first, in
+        batches of at most `batch`. The first batch (possibly empty) comes before any other;
+        ChatNotFound is raised when it is asked for."""
         ...
+
+    async def history_page(self, chat: ChatId, page: SeqPage) -> list[Message]:
+        """Up to page.limit messages by seq, tombstones included, oldest first: just after
+        after_seq if given, else the newest (just before before_seq if given)."""
+        ...
+
+    async def find_message(self, message: MessageId) -> Message | None: ...
+
+    async def edit_message(self, message: MessageId, text: str, now: datetime) -> Message: ...
+
+    async def delete_message(self, message: MessageId, now: datetime) -> None: ...
+
+
+class Store(AccountStore, ChatStore, MessageStore, Protocol):
+    """Everything the core stores."""

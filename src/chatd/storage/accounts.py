@@ -1,0 +1,80 @@
+"""Users and their tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from chatd.core.errors import UserNotFound
+from chatd.core.models import Account, Caller, Credentials, UserId
+from chatd.storage.tables import auth_tokens, users
+
+_ACCOUNT_COLUMNS = (
+    users.c.id,
+    users.c.username,
+    users.c.email,
+    users.c.role,
+    users.c.created_at,
+    users.c.blocked_at,
+)
+
+
+def get_account(conn: sa.Connection, user: UserId) -> Account:
+    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(users.c.id == user)).first()
+    if row is None:
+        raise UserNotFound([user])
+    return Account(*row)
+
+
+def find_account(conn: sa.Connection, username_key: str) -> Account | None:
+    query = sa.select(*_ACCOUNT_COLUMNS).where(users.c.username_key == username_key)
+    row = conn.execute(query).first()
+    return None if row is None else Account(*row)
+
+
+def find_credentials(conn: sa.Connection, username_key: str) -> Credentials | None:
+    row = conn.execute(
+        sa.select(users.c.id, users.c.password_hash, users.c.blocked_at).where(
+            users.c.username_key == username_key
+        )
+    ).first()
+    return (
+        None if row is None else Credentials(row.id, row.password_hash, row.blocked_at is not None)
+    )
+
+
+def update_user(conn: sa.Connection, /, user: UserId, **values: object) -> None:
+    done = conn.execute(users.update().where(users.c.id == user).values(**values))
+    if done.rowcount == 0:
+        raise UserNotFound([user])
+
+
+def add_token(
+    conn: sa.Connection, user: UserId, token_hash: str, now: datetime, expires_at: datetime
+) -> None:
+    conn.execute(
+        auth_tokens.insert(),
+        {"user_id": user, "token_hash": token_hash, "created_at": now, "expires_at": expires_at},
+    )
+
+
+_FIND_CALLER = (
+    sa.select(users.c.id, users.c.role, auth_tokens.c.id.label("token_id"))
+    .join(users, users.c.id == auth_tokens.c.user_id)
+    .where(
+        auth_tokens.c.token_hash == sa.bindparam("token_hash"),
+        auth_tokens.c.expires_at > sa.bindparam("now"),
+        # Checked on every request: blocking takes effect at once.
+        users.c.blocked_at.is_(None),
+    )
+)
+
+
+def find_caller(conn: sa.Connection, token_hash: str, now: datetime) -> Caller | None:
+    row = conn.execute(_FIND_CALLER, {"token_hash": token_hash, "now": now}).first()
+    return None if row is None else Caller(row.id, row.role, row.token_id)
+
+
+def delete_token(conn: sa.Connection, token_id: int) -> None:
+    conn.execute(auth_tokens.delete().where(auth_tokens.c.id == token_id))

@@ -1,0 +1,265 @@
+"""Chats: creation, membership, listings as a viewer sees them, read markers, private pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from chatd.core.errors import ChatNotFound
+from chatd.core.models import Chat, ChatId, ChatInfo, ChatListCursor, Message, UserId
+from chatd.storage.lookups import exists, insert_id, require_users
+from chatd.storage.tables import chat_members, chats, messages
+
+
+def members_aggregate(dialect: str) -> sa.ScalarSelect[Any]:
+    """A chat's member ids in one column: an ordered array on PostgreSQL, JSON on SQLite."""
+    member = chat_members.c.user_id
+    aggregate: sa.ColumnElement[Any]
+    if dialect == "postgresql":
+        aggregate = sa.func.array_agg(member).aggregate_order_by(member)
+    else:
+        aggregate = sa.func.json_group_array(member)
+    return sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id).scalar_subquery()
+
+
+def member_ids(value: Any) -> list[UserId]:
+    if isinstance(value, str):
+        # SQLite does not promise an order inside an aggregate.
+        return sorted(orjson.loads(value))
+    return value or []
+
+
+def create_chat(
+    conn: sa.Connection,
+    name: str | None,
+    members: Sequence[UserId],
+    now: datetime,
+    owner: UserId | None = None,
+) -> int:
+    require_users(conn, members)
+    values = {"name": name, "created_at": now, "last_message_at": now, "owner_id": owner}
+    chat_id = insert_id(conn, chats, values)
+    _add_members(conn, chat_id, members, now)
+    return chat_id
+
+
+def _add_members(
+    conn: sa.Connection, chat: ChatId, members: Sequence[UserId], now: datetime
+) -> None:
+    if members:
+        rows = [{"chat_id": chat, "user_id": u, "created_at": now} for u in members]
+        conn.execute(chat_members.insert(), rows)
+
+
+def user_chats_query(dialect: str) -> sa.Select[Any]:
+    """The Avito listing: a user's chats, latest activity first, ties by higher id."""
+    mine = chat_members.alias("mine")
+    return (
+        sa.select(
+            chats.c.id,
+            chats.c.name,
+            chats.c.created_at,
+            chats.c.last_message_at,
+            members_aggregate(dialect),
+        )
+        .join(mine, mine.c.chat_id == chats.c.id)
+        .where(mine.c.user_id == sa.bindparam("user"))
+        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
+    )
+
+
+def list_user_chats(conn: sa.Connection, query: sa.Select[Any], user: UserId) -> list[Chat] | None:
+    """The chats, or None when the user has none (the caller tells "no chats" from "no user")."""
+    rows = conn.execute(query, {"user": user}).all()
+    if not rows:
+        return None
+    return [
+        Chat(id_, name, member_ids(members), created_at, last_message_at)
+        for id_, name, created_at, last_message_at, members in rows
+    ]
+
+
+def chat_info_query(dialect: str, *, everyone: bool) -> sa.Select[Any]:
+    """Chats as one viewer (bind `viewer`) sees them, with the last message, newest first.
+
+    Only the viewer's chats, or every chat for a moderator's `everyone` (marker 0 where they
+    are not a member).
+    """
+    mine = chat_members.alias("mine")
+    last = messages.alias("last")
+    joined = chats.join(
+        mine,
+        sa.and_(mine.c.chat_id == chats.c.id, mine.c.user_id == sa.bindparam("viewer")),
+        isouter=everyone,
+    ).join(
+        last, sa.and_(last.c.chat_id == chats.c.id, last.c.seq == chats.c.last_seq), isouter=True
+    )
+    return (
+        sa.select(
+            chats.c.id,
+            chats.c.name,
+            chats.c.is_private,
+            chats.c.owner_id,
+            members_aggregate(dialect),
+            chats.c.created_at,
+            chats.c.last_message_at,
+            chats.c.last_seq,
+            mine.c.last_read_seq,
+            mine.c.user_id,
+            last.c.id,
+            last.c.author_id,
+            last.c.text,
+            last.c.created_at,
+            last.c.edited_at,
+            last.c.deleted_at,
+        )
+        .select_from(joined)
+        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
+    )
+
+
+def _chat_info(row: sa.Row[*tuple[Any, ...]]) -> ChatInfo:
+    (id_, name, is_private, owner, members, created_at, last_message_at, last_seq,
+     read_seq, member, last_id, author, text, sent_at, edited_at, deleted_at) = row  # fmt: skip
+    last = None
+    if last_id is not None:
+        last = Message(last_id, id_, last_seq, author, text, sent_at, edited_at, deleted_at)
+    return ChatInfo(
+        id=id_,
+        name=name,
+        is_private=bool(is_private),
+        owner=owner,
+        users=member_ids(members),
+        created_at=created_at,
+        last_message_at=last_message_at,
+        last_seq=last_seq,
+        last_read_seq=read_seq or 0,
+        is_member=member is not None,
+        last_message=last,
+    )
+
+
+def chat_infos(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    viewer: UserId,
+    limit: int,
+    after: ChatListCursor | None,
+) -> list[ChatInfo]:
+    if after is not None:
+        # Keyset on (activity time, id): stable while messages arrive, no offset to skip.
+        query = query.where(
+            sa.or_(
+                chats.c.last_message_at < after.last_message_at,
+                sa.and_(
+                    chats.c.last_message_at == after.last_message_at,
+                    chats.c.id < after.chat_id,
+                ),
+            )
+        )
+    rows = conn.execute(query.limit(limit), {"viewer": viewer})
+    return [_chat_info(row) for row in rows]
+
+
+def find_chat_info(
+    conn: sa.Connection, query: sa.Select[Any], viewer: UserId, chat: ChatId
+) -> ChatInfo | None:
+    row = conn.execute(query.where(chats.c.id == chat), {"viewer": viewer}).first()
+    return None if row is None else _chat_info(row)
+
+
+def update_chat(
+    conn: sa.Connection,
+    chat: ChatId,
+    name: str | None,
+    members: Sequence[UserId] | None,
+    now: datetime,
+) -> None:
+    if not exists(conn, chats, chat):
+        raise ChatNotFound(chat)
+    if name is not None:
+        conn.execute(chats.update().where(chats.c.id == chat).values(name=name))
+    if members is not None:
+        require_users(conn, members)
+        current = set(
+            conn.execute(
+                sa.select(chat_members.c.user_id).where(chat_members.c.chat_id == chat)
+            ).scalars()
+        )
+        gone = current - set(members)
+        if gone:
+            conn.execute(
+                chat_members.delete().where(
+                    chat_members.c.chat_id == chat, chat_members.c.user_id.in_(gone)
+                )
+            )
+        _add_members(conn, chat, [u for u in members if u not in current], now)
+
+
+def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
+    conn.execute(
+        chat_members.delete().where(chat_members.c.chat_id == chat, chat_members.c.user_id == user)
+    )
+    successor = conn.execute(
+        sa.select(chat_members.c.user_id)
+        .where(chat_members.c.chat_id == chat)
+        .order_by(chat_members.c.created_at, chat_members.c.user_id)
+        .limit(1)
+    ).scalar()
+    if successor is None:
+        delete_chat(conn, chat)
+        return
+    conn.execute(
+        chats.update()
+        .where(chats.c.id == chat, chats.c.owner_id == user)
+        .values(owner_id=successor)
+    )
+
+
+def delete_chat(conn: sa.Connection, chat: ChatId) -> None:
+    # Explicit rather than by foreign-key cascade: the same on every database and connection.
+    conn.execute(messages.delete().where(messages.c.chat_id == chat))
+    conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
+    conn.execute(chats.delete().where(chats.c.id == chat))
+
+
+def mark_read(conn: sa.Connection, chat: ChatId, user: UserId, seq: int) -> int:
+    last_seq = sa.select(chats.c.last_seq).where(chats.c.id == chat).scalar_subquery()
+    target = sa.case((last_seq < seq, last_seq), else_=seq)
+    marker = conn.execute(
+        chat_members.update()
+        .where(chat_members.c.chat_id == chat, chat_members.c.user_id == user)
+        .values(
+            last_read_seq=sa.case(
+                (chat_members.c.last_read_seq < target, target),
+                else_=chat_members.c.last_read_seq,
+            )
+        )
+        .returning(chat_members.c.last_read_seq)
+    ).scalar()
+    return int(marker or 0)
+
+
+def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) -> ChatId:
+    low, high = sorted((one, other))
+    found = conn.execute(
+        sa.select(chats.c.id).where(chats.c.direct_low == low, chats.c.direct_high == high)
+    ).scalar()
+    if found is not None:
+        return int(found)
+    require_users(conn, [low, high])
+    values = {
+        "name": None,
+        "created_at": now,
+        "last_message_at": now,
+        "is_private": True,
+        "direct_low": low,
+        "direct_high": high,
+    }
+    chat_id = insert_id(conn, chats, values)
+    _add_members(conn, chat_id, [low, high], now)
+    return chat_id

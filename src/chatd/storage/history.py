@@ -1,0 +1,256 @@
+"""Messages: sending, history pages, edits and tombstones.
+
+A send bumps the chat first, under its row lock: chats.last_seq gives the message its gap-free
+seq and chats.last_message_at its time, which never goes back, so within a chat seq, id and
+created_at grow together. The bump's WHERE is also the membership and not-blocked check, so the
+happy path does no separate read.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from chatd.core.errors import ChatNotFound, MessageNotFound, NotAMember, UserBlocked, UserNotFound
+from chatd.core.models import ChatId, Message, MessageId, Page, SeqPage, UserId
+from chatd.storage.lookups import exists
+from chatd.storage.tables import Timestamp, chat_members, chats, messages, users
+
+_chat = sa.bindparam("chat", type_=sa.BigInteger)
+_author = sa.bindparam("author", type_=sa.BigInteger)
+_now = sa.bindparam("now", type_=Timestamp)
+
+_BUMP_CHAT = (
+    chats.update()
+    .where(
+        chats.c.id == _chat,
+        sa.exists().where(chat_members.c.chat_id == _chat, chat_members.c.user_id == _author),
+        ~sa.exists().where(users.c.id == _author, users.c.blocked_at.is_not(None)),
+    )
+    .values(
+        last_seq=chats.c.last_seq + 1,
+        last_message_at=sa.case(
+            (chats.c.last_message_at > _now, chats.c.last_message_at), else_=_now
+        ),
+    )
+    .returning(chats.c.id, chats.c.last_seq, chats.c.last_message_at)
+)
+
+_INSERT_MESSAGE = messages.insert().returning(messages.c.id)
+
+# The author has read what they sent: their marker moves with the send.
+_MARK_AUTHOR_READ = (
+    chat_members.update()
+    .where(chat_members.c.chat_id == _chat, chat_members.c.user_id == _author)
+    .values(last_read_seq=sa.bindparam("seq", type_=sa.BigInteger))
+)
+
+
+def _bump_insert_mark() -> sa.Select[Any]:
+    # PostgreSQL runs all three as one autocommit statement: the chat's row lock is held for
+    # the statement and its commit only.
+    bumped = _BUMP_CHAT.cte("bumped")
+    source = sa.select(
+        _chat,
+        bumped.c.last_seq,
+        _author,
+        sa.bindparam("text", type_=sa.Text),
+        bumped.c.last_message_at,
+    )
+    inserted = (
+        messages.insert()
+        .from_select(["chat_id", "seq", "author_id", "text", "created_at"], source)
+        .returning(messages.c.id, messages.c.seq, messages.c.created_at)
+        .cte("inserted")
+    )
+    marked = (
+        chat_members.update()
+        .where(chat_members.c.chat_id == bumped.c.id, chat_members.c.user_id == _author)
+        .values(last_read_seq=bumped.c.last_seq)  # UPDATE ... FROM bumped: no row, no update
+        .cte("marked")
+    )
+    return sa.select(inserted.c.id, inserted.c.seq, inserted.c.created_at).add_cte(
+        bumped, inserted, marked
+    )
+
+
+_BUMP_INSERT_MARK = _bump_insert_mark()
+
+# In Message's field order: rows become Messages positionally (100 rows a page).
+MESSAGE_COLUMNS = (
+    messages.c.id,
+    messages.c.chat_id,
+    messages.c.seq,
+    messages.c.author_id,
+    messages.c.text,
+    messages.c.created_at,
+    messages.c.edited_at,
+    messages.c.deleted_at,
+)
+_visible = messages.c.deleted_at.is_(None)
+
+
+def post_one_statement(
+    conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
+) -> Message:
+    params = {"chat": chat, "author": author, "now": now, "text": text}
+    row = conn.execute(_BUMP_INSERT_MARK, params).first()
+    if row is None:
+        _explain_refused_send(conn, chat, author)
+    assert row is not None
+    return Message(row.id, chat, row.seq, author, text, row.created_at)
+
+
+def post_three_statements(
+    conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
+) -> Message:
+    bumped = conn.execute(_BUMP_CHAT, {"chat": chat, "author": author, "now": now}).first()
+    if bumped is None:
+        _explain_refused_send(conn, chat, author)
+    assert bumped is not None
+    seq, created_at = bumped.last_seq, bumped.last_message_at
+    values = {
+        "chat_id": chat,
+        "seq": seq,
+        "author_id": author,
+        "text": text,
+        "created_at": created_at,
+    }
+    message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
+    conn.execute(_MARK_AUTHOR_READ, {"chat": chat, "author": author, "seq": seq})
+    return Message(message_id, chat, seq, author, text, created_at)
+
+
+def _explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> None:
+    if not exists(conn, chats, chat):
+        raise ChatNotFound(chat)
+    blocked = conn.execute(sa.select(users.c.blocked_at).where(users.c.id == author)).first()
+    if blocked is None:
+        raise UserNotFound([author])
+    if blocked.blocked_at is not None:
+        raise UserBlocked(author)
+    raise NotAMember(author, chat)
+
+
+def _seq_of(cursor: str) -> sa.ScalarSelect[Any]:
+    return (
+        sa.select(messages.c.seq)
+        .where(messages.c.id == sa.bindparam(cursor), messages.c.chat_id == _chat)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _page_query(after: bool, before: bool, limit: bool) -> sa.Select[Any]:
+    # The Avito API's pages, by message id cursors: eight shapes, each built once.
+    query = sa.select(*MESSAGE_COLUMNS).where(messages.c.chat_id == _chat, _visible)
+    if after:
+        query = query.where(messages.c.seq > _seq_of("after"))
+    if before:
+        query = query.where(messages.c.seq < _seq_of("before"))
+    # Walk forward from `after`; otherwise take the newest messages (before the cursor).
+    forward = after or not limit
+    query = query.order_by(messages.c.seq if forward else messages.c.seq.desc())
+    if limit:
+        query = query.limit(sa.bindparam("limit"))
+    return query
+
+
+def list_messages(conn: sa.Connection, chat: ChatId, page: Page) -> list[Message]:
+    query = _page_query(page.after is not None, page.before is not None, page.limit is not None)
+    params = {"chat": chat, "limit": page.limit, "before": page.before, "after": page.after}
+    found = [Message(*row) for row in conn.execute(query, params)]
+    if not found:
+        _explain_empty_page(conn, chat, page)
+    if page.after is None and page.limit is not None:
+        found.reverse()  # fetched newest first to take the newest `limit`
+    return found
+
+
+def _explain_empty_page(conn: sa.Connection, chat: ChatId, page: Page) -> None:
+    if not exists(conn, chats, chat):
+        raise ChatNotFound(chat)
+    for cursor in (page.before, page.after):
+        if cursor is None:
+            continue
+        query = sa.select(sa.literal(1)).where(messages.c.id == cursor, messages.c.chat_id == chat)
+        if conn.execute(query).first() is None:
+            raise MessageNotFound(cursor, chat)
+
+
+def last_seq(conn: sa.Connection, chat: ChatId) -> int | None:
+    value = conn.execute(sa.select(chats.c.last_seq).where(chats.c.id == chat)).scalar()
+    return None if value is None else int(value)
+
+
+_BATCH = (
+    sa.select(*MESSAGE_COLUMNS)
+    .where(
+        messages.c.chat_id == _chat,
+        messages.c.seq > sa.bindparam("from_seq"),
+        messages.c.seq <= sa.bindparam("to_seq"),
+        _visible,
+    )
+    .order_by(messages.c.seq)
+    .limit(sa.bindparam("limit"))
+)
+
+
+def batch(
+    conn: sa.Connection, chat: ChatId, from_seq: int, to_seq: int, limit: int
+) -> list[Message]:
+    """Visible messages with from_seq < seq <= to_seq; fewer than `limit` means no more."""
+    params = {"chat": chat, "from_seq": from_seq, "to_seq": to_seq, "limit": limit}
+    return [Message(*row) for row in conn.execute(_BATCH, params)]
+
+
+@functools.cache
+def _seq_page_query(after: bool, before: bool) -> sa.Select[Any]:
+    query = sa.select(*MESSAGE_COLUMNS).where(messages.c.chat_id == _chat)
+    if after:
+        query = query.where(messages.c.seq > sa.bindparam("after_seq"))
+    if before:
+        query = query.where(messages.c.seq < sa.bindparam("before_seq"))
+    order = messages.c.seq if after else messages.c.seq.desc()
+    return query.order_by(order).limit(sa.bindparam("limit"))
+
+
+def history_page(conn: sa.Connection, chat: ChatId, page: SeqPage) -> list[Message]:
+    query = _seq_page_query(page.after_seq is not None, page.before_seq is not None)
+    params = {
+        "chat": chat,
+        "limit": page.limit,
+        "after_seq": page.after_seq,
+        "before_seq": page.before_seq,
+    }
+    found = [Message(*row) for row in conn.execute(query, params)]
+    if page.after_seq is None:
+        found.reverse()
+    return found
+
+
+def find_message(conn: sa.Connection, message: MessageId) -> Message | None:
+    row = conn.execute(sa.select(*MESSAGE_COLUMNS).where(messages.c.id == message)).first()
+    return None if row is None else Message(*row)
+
+
+def edit_message(conn: sa.Connection, message: MessageId, text: str, now: datetime) -> Message:
+    row = conn.execute(
+        messages.update()
+        .where(messages.c.id == message, _visible)
+        .values(text=text, edited_at=now)
+        .returning(*MESSAGE_COLUMNS)
+    ).first()
+    if row is None:
+        raise MessageNotFound(message)
+    return Message(*row)
+
+
+def delete_message(conn: sa.Connection, message: MessageId, now: datetime) -> None:
+    # A tombstone: the text goes, the seq stays, so histories stay gap-free.
+    conn.execute(
+        messages.update().where(messages.c.id == message, _visible).values(text="", deleted_at=now)
+    )
