@@ -78,9 +78,21 @@ async def database_url(migrated_url: str, pg_admin: dict[str, asyncpg.Connection
     return migrated_url
 
 
+# Tests register many users from one address and hash many passwords: the cheapest argon2
+# parameters and no rate limits, except where a test asks for them (tests/api/test_v1_limits.py).
+TEST_SETTINGS = {
+    "argon2_profile": "CHEAPEST",
+    "rate_limit_sends": "",
+    "rate_limit_logins": "",
+    "rate_limit_login_failures": "",
+    "rate_limit_registrations": "",
+    "rate_limit_chat_creations": "",
+}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, **TEST_SETTINGS)
 
 
 @pytest.fixture

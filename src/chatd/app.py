@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from chatd import __version__
-from chatd.api import avito, errors
+from chatd.api import avito, errors, v1
 from chatd.api.limits import BodySizeLimit
+from chatd.api.ratelimit import RateLimits
 from chatd.config import Settings
+from chatd.core.accounts import Accounts
+from chatd.passwords import Argon2Hasher
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
 
@@ -21,7 +25,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = open_database(settings)
-        app.state.store = SqlStore(database)
+        store = SqlStore(database)
+        app.state.store = store
+        app.state.accounts = Accounts(
+            store, Argon2Hasher(settings.argon2_profile), timedelta(days=settings.token_ttl_days)
+        )
         try:
             yield
         finally:
@@ -36,7 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(avito.router)
+    app.include_router(v1.router)
     return app

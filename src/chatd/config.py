@@ -62,6 +62,27 @@ def _database_url(text: str) -> str:
     return text
 
 
+def _rate(text: str) -> str:
+    """A rate like `60/minute` or `5/15 minutes` (the `limits` library's notation); empty: none."""
+    if text.strip():
+        from limits import parse  # only when a rate is set: the CLI starts faster
+
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '60/minute': {text!r}") from exc
+    return text.strip()
+
+
+def _argon2_profile(text: str) -> str:
+    if text not in ARGON2_PROFILES:
+        raise ValueError(f"must be one of {', '.join(ARGON2_PROFILES)}, got {text!r}")
+    return text
+
+
+ARGON2_PROFILES = ("RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST")
+
+
 def _log_level(text: str) -> str:
     value = text.lower()
     if value not in ("critical", "error", "warning", "info", "debug"):
@@ -105,6 +126,37 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted, in bytes; larger bodies get 413.",
     ),
     Setting("log_level", _log_level, "info", "critical, error, warning, info or debug."),
+    Setting("token_ttl_days", _positive_int, 30, "Lifetime of a login token, in days."),
+    Setting(
+        "argon2_profile",
+        _argon2_profile,
+        "RFC_9106_LOW_MEMORY",
+        "Password hashing cost: RFC_9106_LOW_MEMORY (argon2id, 64 MiB), RFC_9106_HIGH_MEMORY "
+        "(2 GiB), or CHEAPEST (for tests only: not safe for real passwords).",
+    ),
+    Setting(
+        "idempotency_ttl_hours",
+        _positive_int,
+        24,
+        "How long a stored response is replayed for a repeated Idempotency-Key.",
+    ),
+    Setting("rate_limit_sends", _rate, "60/minute", "v1 message sends per user."),
+    Setting("rate_limit_logins", _rate, "20/minute", "Login attempts per client address."),
+    Setting(
+        "rate_limit_login_failures",
+        _rate,
+        "5/15 minutes",
+        "Failed logins per username before that username is throttled.",
+    ),
+    Setting("rate_limit_registrations", _rate, "10/hour", "Registrations per client address."),
+    Setting("rate_limit_chat_creations", _rate, "30/hour", "v1 chats created per user."),
+    Setting(
+        "rate_limit_avito",
+        _rate,
+        "",
+        "Requests to the Avito API per client address; empty (the default) means unlimited: it "
+        "is a trusted backend API.",
+    ),
 )
 
 
@@ -118,6 +170,15 @@ class Settings:
     max_text_length: int = 10_000
     max_body_bytes: int = 1024 * 1024
     log_level: str = "info"
+    token_ttl_days: int = 30
+    argon2_profile: str = "RFC_9106_LOW_MEMORY"
+    idempotency_ttl_hours: int = 24
+    rate_limit_sends: str = "60/minute"
+    rate_limit_logins: str = "20/minute"
+    rate_limit_login_failures: str = "5/15 minutes"
+    rate_limit_registrations: str = "10/hour"
+    rate_limit_chat_creations: str = "30/hour"
+    rate_limit_avito: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: str | None) -> Settings:

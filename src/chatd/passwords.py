@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Argon2Hasher:
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
+    def __init__(self, profile: str = "RFC_9106_LOW_MEMORY") -> None:
+        self._hasher = PasswordHasher.from_parameters(getattr(profiles, profile))
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from chatd.api import render
 from chatd.api.deps import settings_of, store_of
+from chatd.api.docs import error_responses
 from chatd.api.schemas import (
     ChatAdd,
     ChatOut,
     ChatsGet,
-    ErrorOut,
     IdOut,
     MessageAdd,
     MessageOut,
@@ -29,22 +28,11 @@ from chatd.core.models import Message, Page
 router = APIRouter(tags=["Avito chat API"])
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Malformed JSON, or a missing or wrongly typed field",
-        403: "The author is not a member of the chat",
-        404: "An id that does not exist",
-        409: "The name is already taken",
-        413: "Request body over the size limit",
-    }
-    return {s: {"model": ErrorOut, "description": descriptions[s]} for s in (400, 413, *statuses)}
-
-
 @router.post(
     "/users/add",
     status_code=201,
     response_model=IdOut,
-    responses=_errors(409),
+    responses=error_responses(409),
     openapi_extra=openapi_body(UserAdd),
     summary="Add a user",
 )
@@ -58,7 +46,7 @@ async def users_add(request: Request) -> Response:
     "/chats/add",
     status_code=201,
     response_model=IdOut,
-    responses=_errors(404, 409),
+    responses=error_responses(404, 409),
     openapi_extra=openapi_body(ChatAdd),
     summary="Create a chat between users",
 )
@@ -72,7 +60,7 @@ async def chats_add(request: Request) -> Response:
     "/messages/add",
     status_code=201,
     response_model=IdOut,
-    responses=_errors(403, 404),
+    responses=error_responses(403, 404),
     openapi_extra=openapi_body(MessageAdd),
     summary="Send a message to a chat on behalf of a user",
 )
@@ -88,7 +76,7 @@ async def messages_add(request: Request) -> Response:
 @router.post(
     "/chats/get",
     response_model=list[ChatOut],
-    responses=_errors(404),
+    responses=error_responses(404),
     openapi_extra=openapi_body(ChatsGet),
     summary="A user's chats, most recent activity first",
 )
@@ -101,7 +89,7 @@ async def chats_get(request: Request) -> Response:
 @router.post(
     "/messages/get",
     response_model=list[MessageOut],
-    responses=_errors(404),
+    responses=error_responses(404),
     openapi_extra=openapi_body(MessagesGet),
     summary="A chat's messages, oldest first",
     description=(

@@ -1,7 +1,7 @@
 """The one place where errors become HTTP responses.
 
 Core errors map by class to a status; HTTP-level errors (unknown route, wrong method, body too
-large, malformed request) get the same JSON shape:
+large, malformed request, rate limits, idempotency conflicts) get the same JSON shape:
     {"error": {"code": "<machine_code>", "message": "<human sentence>"}}
 """
 
@@ -12,28 +12,59 @@ from collections.abc import Mapping
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from chatd.core import errors as core
 
 log = logging.getLogger("chatd.api")
 
-STATUS: tuple[tuple[type[core.ChatdError], int], ...] = (
-    (core.InvalidInput, 400),
-    (core.Forbidden, 403),
-    (core.NotFound, 404),
-    (core.Conflict, 409),
-)
+
+class HttpError(core.ChatdError):
+    """An error of the HTTP layer itself; carries its status and any headers."""
+
+    status = 400
+
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.headers = dict(headers or {})
 
 
-class BadRequest(core.ChatdError):
+class BadRequest(HttpError):
     """The request itself is unusable: not JSON, wrong shape, wrong types."""
 
     code = "bad_request"
 
 
-class PayloadTooLarge(core.ChatdError):
+class PayloadTooLarge(HttpError):
+    status = 413
     code = "payload_too_large"
+
+
+class TooManyRequests(HttpError):
+    status = 429
+    code = "rate_limited"
+
+
+class IdempotencyConflict(HttpError):
+    status = 409
+    code = "idempotency_key_in_use"
+
+
+class IdempotencyMismatch(HttpError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+STATUS: tuple[tuple[type[core.ChatdError], int], ...] = (
+    (core.InvalidInput, 400),
+    (core.Unauthenticated, 401),
+    (core.Forbidden, 403),
+    (core.NotFound, 404),
+    (core.Conflict, 409),
+)
 
 
 def error_response(
@@ -44,10 +75,8 @@ def error_response(
 
 
 def status_of(exc: core.ChatdError) -> int:
-    if isinstance(exc, BadRequest):
-        return 400
-    if isinstance(exc, PayloadTooLarge):
-        return 413
+    if isinstance(exc, HttpError):
+        return exc.status
     for cls, status in STATUS:
         if isinstance(exc, cls):
             return status
@@ -56,7 +85,36 @@ def status_of(exc: core.ChatdError) -> int:
 
 async def _chatd_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, core.ChatdError)
-    return error_response(status_of(exc), exc.code, exc.message)
+    headers = exc.headers if isinstance(exc, HttpError) else None
+    if isinstance(exc, core.Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(status_of(exc), exc.code, exc.message, headers)
+
+
+def describe_validation_error(loc: tuple[int | str, ...], kind: str, message: str) -> str:
+    """A sentence naming the field, from a pydantic error's location, type and message."""
+    field = ""
+    for part in loc:
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    if kind == "missing":
+        return f"field '{field}' is required"
+    message = message.removeprefix("Value error, ")
+    return f"field '{field}' {message[0].lower()}{message[1:]}"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    # FastAPI's own validation (v1 path, query and body parameters): a 400 like parse_body's.
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    if first["type"] == "json_invalid":
+        return error_response(400, "malformed_json", "request body is not valid JSON")
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    if not loc:
+        return error_response(400, "invalid_body", "request body must be a JSON object")
+    code = "missing_field" if first["type"] == "missing" else "invalid_field"
+    return error_response(400, code, describe_validation_error(loc, first["type"], first["msg"]))
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -81,5 +139,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(core.ChatdError, _chatd_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from chatd.core.models import Chat, Message
+from chatd.core.models import Account, Chat, ChatInfo, Message
 
 _OPTIONS = orjson.OPT_UTC_Z
 
@@ -56,3 +56,62 @@ def messages(values: Iterable[Message]) -> bytes:
 
 def json(value: Any, status: int = 200) -> Response:
     return Response(dumps(value), status, media_type="application/json")
+
+
+# API v1
+
+EXCERPT_LENGTH = 200
+
+
+def account(value: Account) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "username": value.username,
+        "email": value.email,
+        "role": value.role,
+        "created_at": timestamp(value.created_at),
+        "blocked": value.blocked_at is not None,
+    }
+
+
+def message_v1(value: Message) -> dict[str, Any]:
+    deleted = value.deleted_at is not None
+    return {
+        "id": value.id,
+        "chat": value.chat,
+        "seq": value.seq,
+        "author": value.author,
+        "text": None if deleted else value.text,
+        "created_at": timestamp(value.created_at),
+        "edited_at": None if value.edited_at is None else timestamp(value.edited_at),
+        "deleted": deleted,
+    }
+
+
+def _preview(value: Message) -> dict[str, Any]:
+    deleted = value.deleted_at is not None
+    return {
+        "id": value.id,
+        "seq": value.seq,
+        "author": value.author,
+        "excerpt": None if deleted else value.text[:EXCERPT_LENGTH],
+        "created_at": timestamp(value.created_at),
+        "edited": value.edited_at is not None,
+        "deleted": deleted,
+    }
+
+
+def chat_info(value: ChatInfo) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "name": value.name,
+        "is_private": value.is_private,
+        "owner": value.owner,
+        "users": value.users,
+        "created_at": timestamp(value.created_at),
+        "last_message_at": timestamp(value.last_message_at),
+        "last_seq": value.last_seq,
+        "last_read_seq": value.last_read_seq,
+        "unread_count": value.unread_count if value.is_member else 0,
+        "last_message": None if value.last_message is None else _preview(value.last_message),
+    }

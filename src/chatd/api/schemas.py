@@ -13,7 +13,7 @@ from fastapi import Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 from pydantic import ValidationError as PydanticValidationError
 
-from chatd.api.errors import BadRequest
+from chatd.api.errors import BadRequest, describe_validation_error
 
 MAX_ID = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -130,13 +130,6 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
-    return path
-
-
 def _code(exc: PydanticValidationError) -> str:
     first = exc.errors()[0]
     return "missing_field" if first["type"] == "missing" else "invalid_field"
@@ -144,11 +137,7 @@ def _code(exc: PydanticValidationError) -> str:
 
 def _describe(exc: PydanticValidationError) -> str:
     first = exc.errors()[0]
-    field = _field(tuple(first["loc"]))
-    if first["type"] == "missing":
-        return f"field '{field}' is required"
-    message = first["msg"].removeprefix("Value error, ")
-    return f"field '{field}' {message[0].lower()}{message[1:]}"
+    return describe_validation_error(tuple(first["loc"]), first["type"], first["msg"])
 
 
 def openapi_body(model: type[Model]) -> dict[str, Any]:

@@ -1,12 +1,12 @@
-"""Chats: named groups of users."""
+"""Chats: groups of users, and private chats between two."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from chatd.core import clock
-from chatd.core.errors import InvalidInput
-from chatd.core.models import Chat, ChatId, UserId
+from chatd.core.errors import ChatIsPrivate, ChatNotFound, Forbidden, InvalidInput, NotAMember
+from chatd.core.models import Caller, Chat, ChatId, ChatInfo, ChatListCursor, UserId
 from chatd.core.ports import Store
 from chatd.core.users import check_name
 
@@ -28,3 +28,98 @@ async def create_chat(store: Store, name: str, users: Sequence[UserId]) -> ChatI
 async def list_user_chats(store: Store, user: UserId) -> list[Chat]:
     """The user's chats, most recent activity first. Raises UserNotFound."""
     return await store.list_user_chats(user)
+
+
+async def access_chat(store: Store, caller: Caller, chat: ChatId) -> ChatInfo:
+    """The chat as the caller sees it. Raises ChatNotFound unless the caller is a member or a
+    moderator: others do not learn that it exists."""
+    info = await store.find_chat_info(caller.id, chat)
+    if info is None or not (info.is_member or caller.is_moderator):
+        raise ChatNotFound(chat)
+    return info
+
+
+def _require_owner(caller: Caller, info: ChatInfo, action: str) -> None:
+    if info.owner != caller.id and not caller.is_moderator:
+        raise Forbidden(f"only the chat's owner or a moderator may {action} it", code="not_owner")
+
+
+async def list_chats(
+    store: Store,
+    caller: Caller,
+    *,
+    everyone: bool,
+    limit: int,
+    after: ChatListCursor | None,
+) -> list[ChatInfo]:
+    """The caller's chats, or every chat (moderators), latest activity first."""
+    if everyone and not caller.is_moderator:
+        raise Forbidden("only moderators may list every chat", code="not_moderator")
+    return await store.chat_infos(caller.id, everyone=everyone, limit=limit, after=after)
+
+
+async def create_group(
+    store: Store, caller: Caller, name: str, users: Sequence[UserId]
+) -> ChatInfo:
+    """A chat owned by the caller, who is always a member. Raises InvalidInput, ChatNameTaken
+    or UserNotFound."""
+    checked = check_name(name, field="name", max_length=CHAT_NAME_MAX)
+    members = sorted({*users, caller.id})
+    chat = await store.create_chat(checked, members, clock.now(), owner=caller.id)
+    return await access_chat(store, caller, chat)
+
+
+async def update_chat(
+    store: Store,
+    caller: Caller,
+    chat: ChatId,
+    name: str | None,
+    users: Sequence[UserId] | None,
+) -> ChatInfo:
+    """Renames and/or sets the members (owner or moderator). The owner stays a member; private
+    chats cannot change. Raises ChatNotFound, Forbidden, ChatIsPrivate, InvalidInput,
+    ChatNameTaken or UserNotFound."""
+    info = await access_chat(store, caller, chat)
+    _require_owner(caller, info, "change")
+    if info.is_private:
+        raise ChatIsPrivate(chat, "be renamed or gain members")
+    checked = None if name is None else check_name(name, field="name", max_length=CHAT_NAME_MAX)
+    members = None if users is None else sorted(set(users))
+    if members is not None and info.owner is not None and info.owner not in members:
+        raise InvalidInput(
+            "users must include the chat's owner: an owner leaves with /leave",
+            code="invalid_users",
+        )
+    if members == []:
+        raise InvalidInput("users must list at least one user id", code="invalid_users")
+    await store.update_chat(chat, checked, members, clock.now())
+    return await access_chat(store, caller, chat)
+
+
+async def leave_chat(store: Store, caller: Caller, chat: ChatId) -> None:
+    """The caller leaves; an owner hands the chat to the longest-standing member, and the
+    last one out deletes it. Raises ChatNotFound, NotAMember or ChatIsPrivate."""
+    info = await access_chat(store, caller, chat)
+    if not info.is_member:
+        raise NotAMember(caller.id, chat)
+    if info.is_private:
+        raise ChatIsPrivate(chat, "be left")
+    await store.leave_chat(chat, caller.id)
+
+
+async def delete_chat(store: Store, caller: Caller, chat: ChatId) -> None:
+    """Deletes the chat with all its messages (owner or moderator)."""
+    info = await access_chat(store, caller, chat)
+    _require_owner(caller, info, "delete")
+    await store.delete_chat(chat)
+
+
+async def mark_read(store: Store, caller: Caller, chat: ChatId, seq: int) -> ChatInfo:
+    """Marks everything up to `seq` as read for the caller (markers only move forward)."""
+    if seq < 0:
+        raise InvalidInput("seq must not be negative", code="invalid_seq")
+    info = await access_chat(store, caller, chat)
+    if not info.is_member:
+        raise NotAMember(caller.id, chat)
+    await store.mark_read(chat, caller.id, seq)
+    return await access_chat(store, caller, chat)

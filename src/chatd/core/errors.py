@@ -107,3 +107,10 @@ class ChatIsPrivate(Conflict):
 
     def __init__(self, chat_id: int, action: str) -> None:
         super().__init__(f"chat {chat_id} is private: it cannot {action}")
+
+
+class MessageDeleted(Conflict):
+    code = "message_deleted"
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(f"message {message_id} was deleted")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from chatd.core import clock
-from chatd.core.errors import InvalidInput
-from chatd.core.models import ChatId, Message, Page, UserId
+from chatd.core.chats import access_chat
+from chatd.core.errors import ChatNotFound, Forbidden, InvalidInput, MessageDeleted, MessageNotFound
+from chatd.core.models import Caller, ChatId, Message, MessageId, Page, SeqPage, UserId
 from chatd.core.ports import Store
 
 PAGE_MAX = 1000
+SEQ_PAGE_MAX = 100
 STREAM_BATCH = 1000
 
 
@@ -53,3 +55,75 @@ async def list_messages(store: Store, chat: ChatId, page: Page) -> list[Message]
 def stream_history(store: Store, chat: ChatId) -> AsyncIterator[list[Message]]:
     """The whole history in bounded batches; the first raises ChatNotFound for an unknown chat."""
     return store.stream_messages(chat, STREAM_BATCH)
+
+
+async def send(
+    store: Store, caller: Caller, chat: ChatId, text: str, *, max_length: int
+) -> Message:
+    """The caller sends to a chat they can see. Raises ChatNotFound, NotAMember (a moderator
+    reading a chat they are not in), InvalidInput or UserBlocked."""
+    checked = check_text(text, max_length)
+    await access_chat(store, caller, chat)
+    return await store.post_message(chat, caller.id, checked, clock.now())
+
+
+async def send_direct(
+    store: Store, caller: Caller, user: UserId, text: str, *, max_length: int
+) -> Message:
+    """Sends to the private chat of the caller and `user`, creating it on first use."""
+    checked = check_text(text, max_length)
+    if user == caller.id:
+        raise InvalidInput("a private chat needs another user", code="invalid_user")
+    chat = await store.direct_chat(caller.id, user, clock.now())
+    return await store.post_message(chat, caller.id, checked, clock.now())
+
+
+def check_seq_page(page: SeqPage) -> SeqPage:
+    if not 1 <= page.limit <= SEQ_PAGE_MAX:
+        raise InvalidInput(
+            f"limit must be between 1 and {SEQ_PAGE_MAX}, got {page.limit}", code="invalid_limit"
+        )
+    for name, value in (("before_seq", page.before_seq), ("after_seq", page.after_seq)):
+        if value is not None and value < 0:
+            raise InvalidInput(f"{name} must not be negative", code="invalid_cursor")
+    return page
+
+
+async def history(store: Store, caller: Caller, chat: ChatId, page: SeqPage) -> list[Message]:
+    """A page of the chat's history by seq, tombstones included. Raises ChatNotFound."""
+    check_seq_page(page)
+    await access_chat(store, caller, chat)
+    return await store.history_page(chat, page)
+
+
+async def _access_message(store: Store, caller: Caller, message: MessageId) -> Message:
+    found = await store.find_message(message)
+    if found is None:
+        raise MessageNotFound(message)
+    try:
+        await access_chat(store, caller, found.chat)
+    except ChatNotFound as exc:  # not the caller's to know about
+        raise MessageNotFound(message) from exc
+    return found
+
+
+async def edit(
+    store: Store, caller: Caller, message: MessageId, text: str, *, max_length: int
+) -> Message:
+    """The author edits their message. Raises MessageNotFound, Forbidden, MessageDeleted or
+    InvalidInput."""
+    checked = check_text(text, max_length)
+    found = await _access_message(store, caller, message)
+    if found.author != caller.id:
+        raise Forbidden("only the author may edit a message", code="not_author")
+    if found.deleted_at is not None:
+        raise MessageDeleted(message)
+    return await store.edit_message(message, checked, clock.now())
+
+
+async def delete(store: Store, caller: Caller, message: MessageId) -> None:
+    """The author or a moderator deletes a message, leaving a tombstone that keeps its seq."""
+    found = await _access_message(store, caller, message)
+    if found.author != caller.id and not caller.is_moderator:
+        raise Forbidden("only the author or a moderator may delete a message", code="not_author")
+    await store.delete_message(message, clock.now())

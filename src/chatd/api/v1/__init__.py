@@ -1,0 +1,10 @@
+"""The authenticated REST API v1: accounts, chats, messages, private chats and moderation."""
+
+from fastapi import APIRouter
+
+from chatd.api.v1 import accounts, chats, messages
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(accounts.router)
+router.include_router(chats.router)
+router.include_router(messages.router)

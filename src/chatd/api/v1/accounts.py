@@ -1,0 +1,97 @@
+"""v1 accounts: registration, tokens, the current user, and blocking (moderators)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from chatd.api import render
+from chatd.api.auth import CallerDep, accounts_of
+from chatd.api.deps import store_of
+from chatd.api.docs import error_responses
+from chatd.api.ratelimit import add_headers, client_address, limits_of
+from chatd.api.schemas import Id
+from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut
+from chatd.core import accounts as core_accounts
+from chatd.core.errors import Unauthenticated
+from chatd.core.users import username_key
+
+router = APIRouter(tags=["Accounts"])
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=AccountOut,
+    responses=error_responses(409, 429),
+    summary="Register",
+)
+async def register(body: Registration, request: Request) -> Response:
+    await limits_of(request).hit(request, "registrations", client_address(request))
+    account = await accounts_of(request).register(body.username, body.password, body.email)
+    return add_headers(request, render.json(render.account(account), 201))
+
+
+@router.post(
+    "/auth/tokens",
+    status_code=201,
+    response_model=TokenOut,
+    responses=error_responses(401, 403, 429),
+    summary="Log in: trade a username and password for a bearer token",
+)
+async def log_in(body: Login, request: Request) -> Response:
+    limits = limits_of(request)
+    await limits.hit(request, "logins", client_address(request))
+    # Failures are counted per username too, so guessing one account's password is slow.
+    name = username_key(body.username.strip())
+    await limits.check("login_failures", name)
+    try:
+        session = await accounts_of(request).log_in(body.username, body.password)
+    except Unauthenticated:
+        await limits.count("login_failures", name)
+        raise
+    out = {
+        "token": session.token,
+        "expires_at": render.timestamp(session.expires_at),
+        "user": render.account(session.account),
+    }
+    return add_headers(request, render.json(out, 201))
+
+
+@router.delete(
+    "/auth/tokens/current",
+    status_code=204,
+    responses=error_responses(401),
+    summary="Log out: revoke the token in use",
+)
+async def log_out(caller: CallerDep, request: Request) -> Response:
+    await accounts_of(request).log_out(caller)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me", response_model=AccountOut, responses=error_responses(401), summary="The current user"
+)
+async def me(caller: CallerDep, request: Request) -> Response:
+    return render.json(render.account(await core_accounts.me(store_of(request), caller)))
+
+
+@router.put(
+    "/users/{user_id}/block",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
+    summary="Block a user (moderators): their tokens stop working, they cannot log in or send",
+)
+async def block(user_id: Id, caller: CallerDep, request: Request) -> Response:
+    await accounts_of(request).set_blocked(caller, user_id, blocked=True)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/users/{user_id}/block",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
+    summary="Unblock a user (moderators)",
+)
+async def unblock(user_id: Id, caller: CallerDep, request: Request) -> Response:
+    await accounts_of(request).set_blocked(caller, user_id, blocked=False)
+    return Response(status_code=204)

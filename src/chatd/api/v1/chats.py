@@ -1,0 +1,133 @@
+"""v1 chats: list, create, show, change, leave, delete, read markers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from chatd.api import render
+from chatd.api.auth import CallerDep
+from chatd.api.deps import store_of
+from chatd.api.docs import error_responses
+from chatd.api.ratelimit import add_headers, limits_of
+from chatd.api.schemas import Id
+from chatd.api.v1 import cursors
+from chatd.api.v1.schemas import (
+    ChatChange,
+    ChatList,
+    ChatOut,
+    ChatWithMessages,
+    NewChat,
+    ReadMarker,
+)
+from chatd.core import chats, messages
+from chatd.core.models import SeqPage
+
+router = APIRouter(tags=["Chats"])
+
+LIST_DEFAULT = 20
+LIST_MAX = 100
+
+
+@router.get(
+    "/chats",
+    response_model=ChatList,
+    responses=error_responses(401, 403),
+    summary="The caller's chats (or every chat, for moderators), latest activity first",
+)
+async def list_chats(
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_DEFAULT,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    scope: Annotated[Literal["mine", "all"], Query(description="all: moderators only")] = "mine",
+) -> Response:
+    after = None if cursor is None else cursors.decode(cursor)
+    # One more than asked tells whether a next page exists without a count query.
+    found = await chats.list_chats(
+        store_of(request), caller, everyone=scope == "all", limit=limit + 1, after=after
+    )
+    page = found[:limit]
+    next_cursor = cursors.encode(page[-1]) if len(found) > limit else None
+    return render.json({"chats": [render.chat_info(c) for c in page], "next_cursor": next_cursor})
+
+
+@router.post(
+    "/chats",
+    status_code=201,
+    response_model=ChatOut,
+    responses=error_responses(401, 404, 409, 429),
+    summary="Create a group chat owned by the caller",
+)
+async def create_chat(body: NewChat, caller: CallerDep, request: Request) -> Response:
+    await limits_of(request).hit(request, "chat_creations", str(caller.id))
+    info = await chats.create_group(store_of(request), caller, body.name, body.users)
+    return add_headers(request, render.json(render.chat_info(info), 201))
+
+
+@router.get(
+    "/chats/{chat_id}",
+    response_model=ChatWithMessages,
+    responses=error_responses(401, 404),
+    summary="A chat with its latest messages",
+)
+async def show_chat(
+    chat_id: Id,
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=messages.SEQ_PAGE_MAX)] = 20,
+) -> Response:
+    store = store_of(request)
+    info = await chats.access_chat(store, caller, chat_id)
+    latest = await messages.history(store, caller, chat_id, SeqPage(limit=limit))
+    out = render.chat_info(info)
+    out["messages"] = [render.message_v1(m) for m in latest]
+    out["before_seq"] = latest[0].seq if latest and latest[0].seq > 1 else None
+    return render.json(out)
+
+
+@router.patch(
+    "/chats/{chat_id}",
+    response_model=ChatOut,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Rename a chat or set its members (owner or moderator)",
+)
+async def change_chat(
+    chat_id: Id, body: ChatChange, caller: CallerDep, request: Request
+) -> Response:
+    info = await chats.update_chat(store_of(request), caller, chat_id, body.name, body.users)
+    return render.json(render.chat_info(info))
+
+
+@router.post(
+    "/chats/{chat_id}/leave",
+    status_code=204,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Leave a chat (an owner hands it to the longest-standing member)",
+)
+async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> Response:
+    await chats.leave_chat(store_of(request), caller, chat_id)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/chats/{chat_id}",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
+    summary="Delete a chat with all its messages (owner or moderator)",
+)
+async def delete_chat(chat_id: Id, caller: CallerDep, request: Request) -> Response:
+    await chats.delete_chat(store_of(request), caller, chat_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/chats/{chat_id}/read",
+    response_model=ChatOut,
+    responses=error_responses(401, 403, 404),
+    summary="Mark everything up to seq as read",
+)
+async def mark_read(chat_id: Id, body: ReadMarker, caller: CallerDep, request: Request) -> Response:
+    info = await chats.mark_read(store_of(request), caller, chat_id, body.seq)
+    return render.json(render.chat_info(info))

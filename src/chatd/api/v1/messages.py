@@ -1,0 +1,111 @@
+"""v1 messages: history pages by seq, sending, editing, deleting, and private (direct) sends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from chatd.api import render
+from chatd.api.auth import CallerDep
+from chatd.api.deps import settings_of, store_of
+from chatd.api.docs import error_responses
+from chatd.api.ratelimit import add_headers, limits_of
+from chatd.api.schemas import Id
+from chatd.api.v1.schemas import MessageOut, MessagePage, NewMessage
+from chatd.core import messages
+from chatd.core.models import SeqPage
+
+router = APIRouter(tags=["Messages"])
+
+
+@router.get(
+    "/chats/{chat_id}/messages",
+    response_model=MessagePage,
+    responses=error_responses(401, 404),
+    summary="A page of history, oldest first: the newest, or just before/after a seq",
+)
+async def history(
+    chat_id: Id,
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=messages.SEQ_PAGE_MAX)] = 20,
+    before_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    page = SeqPage(limit=limit, before_seq=before_seq, after_seq=after_seq)
+    found = await messages.history(store_of(request), caller, chat_id, page)
+    # Seqs have no gaps, so the cursors follow from the page: nothing is older than seq 1.
+    if found:
+        older = found[0].seq if found[0].seq > 1 else None
+        newer = found[-1].seq
+    else:
+        older = None
+        newer = after_seq if after_seq is not None else max((before_seq or 1) - 1, 0)
+    out = {
+        "messages": [render.message_v1(m) for m in found],
+        "before_seq": older,
+        "after_seq": newer,
+    }
+    return render.json(out)
+
+
+async def _hit_send_limit(request: Request, user: int) -> None:
+    await limits_of(request).hit(request, "sends", str(user))
+
+
+@router.post(
+    "/chats/{chat_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    responses=error_responses(401, 403, 404, 429),
+    summary="Send a message to a chat",
+)
+async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Response:
+    await _hit_send_limit(request, caller.id)
+    max_length = settings_of(request).max_text_length
+    sent = await messages.send(store_of(request), caller, chat_id, body.text, max_length=max_length)
+    return add_headers(request, render.json(render.message_v1(sent), 201))
+
+
+@router.post(
+    "/direct/{user_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    responses=error_responses(401, 403, 404, 429),
+    summary="Send to a user in your private chat with them, created on first use",
+)
+async def send_direct(
+    user_id: Id, body: NewMessage, caller: CallerDep, request: Request
+) -> Response:
+    await _hit_send_limit(request, caller.id)
+    max_length = settings_of(request).max_text_length
+    sent = await messages.send_direct(
+        store_of(request), caller, user_id, body.text, max_length=max_length
+    )
+    return add_headers(request, render.json(render.message_v1(sent), 201))
+
+
+@router.patch(
+    "/messages/{message_id}",
+    response_model=MessageOut,
+    responses=error_responses(401, 403, 404, 409),
+    summary="Edit a message (its author)",
+)
+async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Response:
+    max_length = settings_of(request).max_text_length
+    edited = await messages.edit(
+        store_of(request), caller, message_id, body.text, max_length=max_length
+    )
+    return render.json(render.message_v1(edited))
+
+
+@router.delete(
+    "/messages/{message_id}",
+    status_code=204,
+    responses=error_responses(401, 403, 404),
+    summary="Delete a message (its author or a moderator), leaving a tombstone",
+)
+async def delete(message_id: Id, caller: CallerDep, request: Request) -> Response:
+    await messages.delete(store_of(request), caller, message_id)
+    return Response(status_code=204)
