@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,13 +12,18 @@ from fastapi import FastAPI
 
 from chatd import __version__
 from chatd.api import avito, errors, v1
+from chatd.api.idempotency import Idempotency
 from chatd.api.limits import BodySizeLimit
 from chatd.api.ratelimit import RateLimits
 from chatd.config import Settings
+from chatd.core import clock
 from chatd.core.accounts import Accounts
 from chatd.passwords import Argon2Hasher
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
+
+log = logging.getLogger("chatd")
+PURGE_EVERY = 600.0
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -30,9 +37,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.accounts = Accounts(
             store, Argon2Hasher(settings.argon2_profile), timedelta(days=settings.token_ttl_days)
         )
+        purging = asyncio.create_task(_purge_idempotency_keys(store, settings))
         try:
             yield
         finally:
+            purging.cancel()
             await database.dispose()
 
     app = FastAPI(
@@ -46,7 +55,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings)
     errors.install(app)
+    # Added first, so it runs inside the body limit: it reads bodies already bounded.
+    app.add_middleware(Idempotency)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(avito.router)
     app.include_router(v1.router)
     return app
+
+
+async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
+    """Forgets idempotency keys past their lifetime, every PURGE_EVERY seconds."""
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    while True:
+        await asyncio.sleep(PURGE_EVERY)
+        try:
+            purged = await store.purge_idempotency_keys(clock.now() - ttl)
+            log.debug("purged %d expired idempotency keys", purged)
+        except Exception:  # a failed purge must not stop the next one
+            log.exception("purging idempotency keys failed")

@@ -44,6 +44,14 @@ class Caller(NamedTuple):
         return self.role == "moderator"
 
 
+class IdempotencyRecord(NamedTuple):
+    """What a previous request with the same Idempotency-Key left behind."""
+
+    fingerprint: str
+    status: int | None  # None while that request is still in flight
+    body: bytes | None
+
+
 class Chat(NamedTuple):
     id: ChatId
     name: str | None  # None for private chats

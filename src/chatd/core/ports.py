@@ -18,6 +18,7 @@ from chatd.core.models import (
     ChatInfo,
     ChatListCursor,
     Credentials,
+    IdempotencyRecord,
     Message,
     MessageId,
     Page,
@@ -149,5 +150,27 @@ class MessageStore(Protocol):
     async def delete_message(self, message: MessageId, now: datetime) -> None: ...
 
 
-class Store(AccountStore, ChatStore, MessageStore, Protocol):
+class IdempotencyStore(Protocol):
+    async def claim_idempotency_key(
+        self,
+        user: UserId,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        expired_before: datetime,
+        stale_before: datetime,
+    ) -> IdempotencyRecord | None:
+        """None when the caller may go ahead (the key is now theirs), else what holds it."""
+        ...
+
+    async def finish_idempotency_key(
+        self, user: UserId, key: str, status: int, body: bytes
+    ) -> None: ...
+
+    async def release_idempotency_key(self, user: UserId, key: str) -> None: ...
+
+    async def purge_idempotency_keys(self, before: datetime) -> int: ...
+
+
+class Store(AccountStore, ChatStore, MessageStore, IdempotencyStore, Protocol):
     """Everything the core stores."""

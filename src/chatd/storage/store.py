@@ -22,6 +22,7 @@ from chatd.core.models import (
     ChatInfo,
     ChatListCursor,
     Credentials,
+    IdempotencyRecord,
     Message,
     MessageId,
     Page,
@@ -29,7 +30,7 @@ from chatd.core.models import (
     SeqPage,
     UserId,
 )
-from chatd.storage import accounts, chats, history
+from chatd.storage import accounts, chats, history, idempotency
 from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
 from chatd.storage.tables import users
@@ -181,3 +182,32 @@ class SqlStore:
 
     async def delete_message(self, message: MessageId, now: datetime) -> None:
         await self.db.write(history.delete_message, message, now)
+
+    # Idempotency keys
+
+    async def claim_idempotency_key(
+        self,
+        user: UserId,
+        key: str,
+        fingerprint: str,
+        now: datetime,
+        expired_before: datetime,
+        stale_before: datetime,
+    ) -> IdempotencyRecord | None:
+        args = (user, key, fingerprint, now, expired_before, stale_before)
+        try:
+            return await self.db.write(idempotency.claim, *args)
+        except sa.exc.IntegrityError:
+            # A concurrent twin inserted the key first: now it is in the way.
+            return await self.db.write(idempotency.claim, *args)
+
+    async def finish_idempotency_key(
+        self, user: UserId, key: str, status: int, body: bytes
+    ) -> None:
+        await self.db.write(idempotency.finish, user, key, status, body)
+
+    async def release_idempotency_key(self, user: UserId, key: str) -> None:
+        await self.db.write(idempotency.release, user, key)
+
+    async def purge_idempotency_keys(self, before: datetime) -> int:
+        return await self.db.write(idempotency.purge, before)
