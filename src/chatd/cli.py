@@ -23,6 +23,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
 
 SERVE_FLAGS = tuple(s.name for s in SETTINGS)
 MIGRATE_FLAGS = ("database_url",)
+USERS_FLAGS = ("database_url", "argon2_profile")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,12 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(serve, SERVE_FLAGS)
     migrate = commands.add_parser("migrate", help="Create or upgrade the database schema.")
     _add_setting_flags(migrate, MIGRATE_FLAGS)
+    users = commands.add_parser("users", help="Manage accounts (passwords are read from stdin).")
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="Create an account with a password.")
+    add.add_argument("username")
+    add.add_argument("--moderator", action="store_true", help="Give it the moderator role.")
+    for action, help_text in (
+        ("set-password", "Set or reset a password (also for users made by /users/add)."),
+        ("promote", "Make a user a moderator."),
+        ("demote", "Make a moderator a plain user."),
+    ):
+        actions.add_parser(action, help=help_text).add_argument("username")
+    for parser_ in actions.choices.values():
+        _add_setting_flags(parser_, USERS_FLAGS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "command"}
+    commands = ("command", "action", "username", "moderator")
+    overrides = {k: v for k, v in vars(args).items() if k not in commands}
     try:
         settings = Settings.from_env(**overrides)
     except ValueError as exc:
@@ -50,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "users":
+        from chatd.admin import users_command
+
+        moderator = getattr(args, "moderator", False)
+        return users_command(settings, args.action, args.username, moderator)
     return _serve(settings)
 
 
