@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -10,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from chatd.api import render
 from chatd.api.deps import settings_of, store_of
 from chatd.api.docs import error_responses
+from chatd.api.ratelimit import client_address, limits_of
 from chatd.api.schemas import (
     ChatAdd,
     ChatOut,
@@ -18,6 +20,7 @@ from chatd.api.schemas import (
     MessageAdd,
     MessageOut,
     MessagesGet,
+    Model,
     UserAdd,
     openapi_body,
     parse_body,
@@ -26,6 +29,14 @@ from chatd.core import chats, messages, users
 from chatd.core.models import Message, Page
 
 router = APIRouter(tags=["Avito chat API"])
+
+M = TypeVar("M", bound=Model)
+
+
+async def _read(request: Request, model: type[M]) -> M:
+    # Unlimited unless CHATD_RATE_LIMIT_AVITO is set: then per client address.
+    await limits_of(request).hit(request, "avito", client_address(request))
+    return await parse_body(request, model)
 
 
 @router.post(
@@ -37,7 +48,7 @@ router = APIRouter(tags=["Avito chat API"])
     summary="Add a user",
 )
 async def users_add(request: Request) -> Response:
-    body = await parse_body(request, UserAdd)
+    body = await _read(request, UserAdd)
     user_id = await users.add_user(store_of(request), body.username)
     return render.json({"id": user_id}, 201)
 
@@ -51,7 +62,7 @@ async def users_add(request: Request) -> Response:
     summary="Create a chat between users",
 )
 async def chats_add(request: Request) -> Response:
-    body = await parse_body(request, ChatAdd)
+    body = await _read(request, ChatAdd)
     chat_id = await chats.create_chat(store_of(request), body.name, body.users)
     return render.json({"id": chat_id}, 201)
 
@@ -65,7 +76,7 @@ async def chats_add(request: Request) -> Response:
     summary="Send a message to a chat on behalf of a user",
 )
 async def messages_add(request: Request) -> Response:
-    body = await parse_body(request, MessageAdd)
+    body = await _read(request, MessageAdd)
     max_length = settings_of(request).max_text_length
     message = await messages.post_message(
         store_of(request), body.chat, body.author, body.text, max_length=max_length
@@ -81,7 +92,7 @@ async def messages_add(request: Request) -> Response:
     summary="A user's chats, most recent activity first",
 )
 async def chats_get(request: Request) -> Response:
-    body = await parse_body(request, ChatsGet)
+    body = await _read(request, ChatsGet)
     found = await chats.list_user_chats(store_of(request), body.user)
     return render.json([render.chat(c) for c in found])
 
@@ -98,7 +109,7 @@ async def chats_get(request: Request) -> Response:
     ),
 )
 async def messages_get(request: Request) -> Response:
-    body = await parse_body(request, MessagesGet)
+    body = await _read(request, MessagesGet)
     store = store_of(request)
     if body.limit is not None or body.before is not None or body.after is not None:
         page = Page(limit=body.limit, before=body.before, after=body.after)
