@@ -7,8 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from chatd import __version__
 from chatd.api import avito, errors, v1
@@ -60,7 +62,33 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(avito.router)
     app.include_router(v1.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema without its default 422 validation responses: chatd answers invalid
+    requests with 400 and the common error shape (api/errors.py), and 422 only for a reused
+    Idempotency-Key."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        reused_key = {
+            "description": "An Idempotency-Key reused with a different request",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+        for path in schema["paths"].values():
+            for method, operation in path.items():
+                if "HTTPValidationError" in str(operation["responses"].get("422", "")):
+                    if method == "get":
+                        del operation["responses"]["422"]
+                    else:
+                        operation["responses"]["422"] = reused_key
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:

@@ -14,11 +14,11 @@ from chatd.api.docs import error_responses
 from chatd.api.ratelimit import client_address, limits_of
 from chatd.api.schemas import (
     ChatAdd,
-    ChatOut,
+    AvitoChatOut,
     ChatsGet,
     IdOut,
     MessageAdd,
-    MessageOut,
+    AvitoMessageOut,
     MessagesGet,
     Model,
     UserAdd,
@@ -86,7 +86,7 @@ async def messages_add(request: Request) -> Response:
 
 @router.post(
     "/chats/get",
-    response_model=list[ChatOut],
+    response_model=list[AvitoChatOut],
     responses=error_responses(404),
     openapi_extra=openapi_body(ChatsGet),
     summary="A user's chats, most recent activity first",
@@ -99,7 +99,7 @@ async def chats_get(request: Request) -> Response:
 
 @router.post(
     "/messages/get",
-    response_model=list[MessageOut],
+    response_model=list[AvitoMessageOut],
     responses=error_responses(404),
     openapi_extra=openapi_body(MessagesGet),
     summary="A chat's messages, oldest first",

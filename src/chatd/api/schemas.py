@@ -74,7 +74,7 @@ class IdOut(Model):
     id: int
 
 
-class ChatOut(Model):
+class AvitoChatOut(Model):
     id: int
     name: str
     users: list[int]
@@ -82,7 +82,7 @@ class ChatOut(Model):
     last_message_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
 
 
-class MessageOut(Model):
+class AvitoMessageOut(Model):
     id: int
     chat: int
     author: int
