@@ -10,7 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from chatd import __version__
 from chatd.api import avito, errors, v1
@@ -53,7 +57,11 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         # A trailing slash is another path: answer it with our JSON 404, not an empty 307.
         redirect_slashes=False,
+        # /docs is served below from local files: a self-hosted server may have no internet.
+        docs_url=None,
+        redoc_url=None,
     )
+    _serve_docs(app)
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings)
     errors.install(app)
@@ -101,3 +109,17 @@ async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
             log.debug("purged %d expired idempotency keys", purged)
         except Exception:  # a failed purge must not stop the next one
             log.exception("purging idempotency keys failed")
+
+
+def _serve_docs(app: FastAPI) -> None:
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="chatd API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

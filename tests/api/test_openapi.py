@@ -56,3 +56,9 @@ async def test_docs_page_is_served(client: httpx.AsyncClient) -> None:
     page = await client.get("/docs")
     assert page.status_code == 200
     assert "swagger" in page.text.lower()
+
+
+async def test_docs_assets_are_served_locally(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/docs")).text
+    assert "cdn." not in page
+    assert (await client.get("/docs-assets/swagger-ui-bundle.js")).status_code == 200

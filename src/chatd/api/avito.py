@@ -13,12 +13,12 @@ from chatd.api.deps import settings_of, store_of
 from chatd.api.docs import error_responses
 from chatd.api.ratelimit import client_address, limits_of
 from chatd.api.schemas import (
-    ChatAdd,
     AvitoChatOut,
+    AvitoMessageOut,
+    ChatAdd,
     ChatsGet,
     IdOut,
     MessageAdd,
-    AvitoMessageOut,
     MessagesGet,
     Model,
     UserAdd,
