@@ -161,7 +161,7 @@ def chat_infos(
                 ),
             )
         )
-    rows = conn.execute(query.limit(limit), {"viewer": viewer})
+    rows = conn.execute(query.limit(limit), {"viewer": viewer}).all()
     return [_chat_info(row) for row in rows]
 
 
