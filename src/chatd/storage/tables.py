@@ -110,6 +110,8 @@ chats = sa.Table(
     sa.Column("direct_low", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.Column("direct_high", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.UniqueConstraint("direct_low", "direct_high"),
+    # A moderator's listing of every chat walks this index page by page.
+    sa.Index(None, "last_message_at", "id"),
     sqlite_autoincrement=True,
 )
 

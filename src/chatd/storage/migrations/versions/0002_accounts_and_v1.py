@@ -64,6 +64,8 @@ def upgrade() -> None:
             "uq_chats_direct_low_direct_high", ["direct_low", "direct_high"]
         )
 
+    op.create_index("ix_chats_last_message_at_id", "chats", ["last_message_at", "id"])
+
     with op.batch_alter_table("chat_members") as members:
         members.add_column(
             sa.Column("last_read_seq", sa.BigInteger, nullable=False, server_default="0")
@@ -100,6 +102,7 @@ def downgrade() -> None:
         messages.drop_column("edited_at")
     with op.batch_alter_table("chat_members") as members:
         members.drop_column("last_read_seq")
+    op.drop_index("ix_chats_last_message_at_id", table_name="chats")
     with op.batch_alter_table("chats") as chats:
         chats.drop_constraint("uq_chats_direct_low_direct_high", type_="unique")
         chats.drop_constraint("fk_chats_direct_high_users", type_="foreignkey")
