@@ -63,7 +63,7 @@ class AccountStore(Protocol):
     async def set_role(self, user: UserId, role: Role) -> None: ...
 
     async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
-        """Raises UserNotFound."""
+        """Blocking also revokes all the user's tokens. Raises UserNotFound."""
         ...
 
     async def add_token(

@@ -76,5 +76,12 @@ def find_caller(conn: sa.Connection, token_hash: str, now: datetime) -> Caller |
     return None if row is None else Caller(row.id, row.role, row.token_id)
 
 
+def set_blocked(conn: sa.Connection, user: UserId, blocked_at: datetime | None) -> None:
+    update_user(conn, user, blocked_at=blocked_at)
+    if blocked_at is not None:
+        # Unblocking must not revive tokens that may be why the account was blocked.
+        conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user))
+
+
 def delete_token(conn: sa.Connection, token_id: int) -> None:
     conn.execute(auth_tokens.delete().where(auth_tokens.c.id == token_id))

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from chatd.core.errors import ChatNotFound
 from chatd.core.models import Chat, ChatId, ChatInfo, ChatListCursor, Message, UserId
 from chatd.storage.lookups import exists, insert_id, require_users
-from chatd.storage.tables import chat_members, chats, messages
+from chatd.storage.tables import chat_members, chats, messages, users
 
 
 def members_aggregate(dialect: str) -> sa.ScalarSelect[Any]:
@@ -204,10 +204,14 @@ def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
     conn.execute(
         chat_members.delete().where(chat_members.c.chat_id == chat, chat_members.c.user_id == user)
     )
+    # The longest-standing member takes over, preferring one who is not blocked.
     successor = conn.execute(
         sa.select(chat_members.c.user_id)
+        .join(users, users.c.id == chat_members.c.user_id)
         .where(chat_members.c.chat_id == chat)
-        .order_by(chat_members.c.created_at, chat_members.c.user_id)
+        .order_by(
+            users.c.blocked_at.is_not(None), chat_members.c.created_at, chat_members.c.user_id
+        )
         .limit(1)
     ).scalar()
     if successor is None:

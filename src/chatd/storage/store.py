@@ -87,7 +87,7 @@ class SqlStore:
         await self.db.write(accounts.update_user, user, role=role)
 
     async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
-        await self.db.write(accounts.update_user, user, blocked_at=blocked_at)
+        await self.db.write(accounts.set_blocked, user, blocked_at)
 
     async def add_token(
         self, user: UserId, token_hash: str, now: datetime, expires_at: datetime
