@@ -1,0 +1,157 @@
+"""The issue's targets as ratios against references measured in the same run, and the tables.
+
+A throughput target passes when measured / reference >= goal; a latency target (p99 with a
+large history against a small one) passes when the ratio <= goal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.measurements import Measurement, Results
+from bench.scenarios import (
+    MESSAGES_ADD_ONE,
+    MESSAGES_ADD_RANDOM,
+    ceiling_beside,
+    chats_get,
+    messages_get,
+)
+from bench.sqlite_loop import sqlite_loop_scenario
+
+SERVERS = ("sqlite", "postgresql")
+CONNECTIONS = (16, 64)
+
+
+@dataclass(frozen=True)
+class Key:
+    system: str
+    scenario: str
+    connections: int
+
+    def label(self) -> str:
+        where = "1 thread" if self.connections == 1 else f"@{self.connections}"
+        return f"{self.system} {self.scenario} {where}"
+
+
+@dataclass(frozen=True)
+class Target:
+    measured: Key
+    reference: Key
+    goal: float
+    latency: bool = False  # compare p99 latencies (<= goal), not requests/s (>= goal)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    measured: float | None
+    reference: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.measured is None or not self.reference:
+            return None
+        return self.measured / self.reference
+
+    @property
+    def passed(self) -> bool | None:
+        if self.ratio is None:
+            return None
+        return (
+            self.ratio <= self.target.goal
+            if self.target.latency
+            else self.ratio >= self.target.goal
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "measured": t.measured.label(),
+            "reference": t.reference.label(),
+            "kind": "p99 latency" if t.latency else "requests/s",
+            "measured_value": self.measured,
+            "reference_value": self.reference,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "goal": f"<= {t.goal}" if t.latency else f">= {t.goal}",
+            "passed": self.passed,
+        }
+
+
+def targets() -> list[Target]:
+    found = [
+        Target(Key("postgresql", MESSAGES_ADD_ONE, 64), Key("pgbench", MESSAGES_ADD_ONE, 16), 1.0),
+        Target(
+            Key("postgresql", MESSAGES_ADD_RANDOM, 64), Key("pgbench", MESSAGES_ADD_RANDOM, 16), 0.5
+        ),
+    ]
+    for scenario in (MESSAGES_ADD_ONE, MESSAGES_ADD_RANDOM):
+        loop = Key("sqlite loop", sqlite_loop_scenario(scenario, "FULL"), 1)
+        found += [Target(Key("sqlite", scenario, c), loop, 0.30) for c in CONNECTIONS]
+    reads: tuple[Callable[[str], str], ...] = (chats_get, messages_get)
+    for system in SERVERS:
+        for read in reads:
+            for c in CONNECTIONS:
+                ceiling = Key("ceiling", ceiling_beside(system), c)
+                found.append(Target(Key(system, read("1M"), c), ceiling, 0.15))
+    for system in SERVERS:
+        for read in reads:
+            for c in CONNECTIONS:
+                small, large = Key(system, read("1k"), c), Key(system, read("1M"), c)
+                found.append(Target(large, small, 1.2, latency=True))
+    return found
+
+
+def judge(results: Results) -> list[Verdict]:
+    def value(key: Key, latency: bool) -> float | None:
+        m = results.find(key.system, key.scenario, key.connections)
+        if m is None:
+            return None
+        return m.p99_ms if latency else m.requests_per_s
+
+    return [
+        Verdict(t, value(t.measured, t.latency), value(t.reference, t.latency)) for t in targets()
+    ]
+
+
+def _number(value: float | None, latency: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"p99 {value:.1f} ms" if latency else f"{value:,.0f}/s"
+
+
+def targets_table(verdicts: list[Verdict]) -> str:
+    if not verdicts:
+        return "(no target has both of its measurements in the parts that ran)"
+    lines = [
+        "| Measured | Reference | Measured value | Reference value | Ratio | Goal | Result |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for v in verdicts:
+        t = v.target
+        ratio = "n/a" if v.ratio is None else f"{v.ratio:.3f}"
+        goal = f"≤ {t.goal:.2f}" if t.latency else f"≥ {t.goal:.2f}"
+        result = {True: "pass", False: "**FAIL**", None: "not measured"}[v.passed]
+        lines.append(
+            f"| {t.measured.label()} | {t.reference.label()} | {_number(v.measured, t.latency)} "
+            f"| {_number(v.reference, t.latency)} | {ratio} | {goal} | {result} |"
+        )
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def measurements_table(measurements: list[Measurement]) -> str:
+    lines = [
+        "| System | Scenario | Conns | req/s | p50 ms | p99 ms | mean ms | Errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in measurements:
+        lines.append(
+            f"| {m.system} | {m.scenario} | {m.connections} | {m.requests_per_s:,.0f} "
+            f"| {_ms(m.p50_ms)} | {_ms(m.p99_ms)} | {_ms(m.mean_ms)} | {m.errors} |"
+        )
+    return "\n".join(lines)

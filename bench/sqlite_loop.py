@@ -1,0 +1,86 @@
+"""Reference (c): chatd's SQLite send transaction in a tight single-thread Python loop.
+
+The statements of storage/history.py on SQLite (`post_three_statements`), written out by hand:
+BEGIN IMMEDIATE; bump the chat (membership and not-blocked checks in the WHERE) RETURNING its
+seq; insert the message; move the author's read marker; COMMIT. WAL, with synchronous=FULL as
+chatd runs it, and NORMAL for orientation. No server, no HTTP, no asyncio, no SQLAlchemy: what
+the database file takes from one writer. Keep the two in step when the send path changes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from bench.databases import sqlite_connect, sqlite_timestamp
+from bench.measurements import Run
+from bench.scenarios import MESSAGES_ADD_ONE, MESSAGES_ADD_RANDOM
+from bench.seed import Seeded
+from bench.series import Series
+
+BUMP = (
+    "UPDATE chats SET last_seq = last_seq + 1, "
+    "last_message_at = CASE WHEN last_message_at > :now THEN last_message_at ELSE :now END "
+    "WHERE id = :chat "
+    "AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = :chat AND user_id = :author) "
+    "AND NOT EXISTS (SELECT 1 FROM users WHERE id = :author AND blocked_at IS NOT NULL) "
+    "RETURNING id, last_seq, last_message_at"
+)
+INSERT = (
+    "INSERT INTO messages (chat_id, seq, author_id, text, created_at) "
+    "VALUES (:chat, :seq, :author, :text, :created_at) RETURNING id"
+)
+MARK_READ = (
+    "UPDATE chat_members SET last_read_seq = :seq WHERE chat_id = :chat AND user_id = :author"
+)
+SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def sqlite_loop_scenario(scenario: str, synchronous: str) -> str:
+    return f"{scenario}, synchronous={synchronous}"
+
+
+def run_loop(
+    path: Path, pick_chat: Callable[[], int], author: int, seconds: float, synchronous: str
+) -> Run:
+    conn = sqlite_connect(path, synchronous)
+    try:
+        done = 0
+        started = time.perf_counter()
+        deadline = started + seconds
+        while time.perf_counter() < deadline:
+            chat = pick_chat()
+            now = sqlite_timestamp(datetime.now(UTC))
+            conn.execute("BEGIN IMMEDIATE")
+            params = {"chat": chat, "author": author, "now": now}
+            _chat, seq, created_at = conn.execute(BUMP, params).fetchone()
+            params.update(seq=seq, text="hello from the loop", created_at=created_at)
+            conn.execute(INSERT, params).fetchone()
+            conn.execute(MARK_READ, params)
+            conn.execute("COMMIT")
+            done += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        conn.close()
+    return Run(requests_per_s=done / elapsed, mean_ms=elapsed / done * 1000, requests=done)
+
+
+def sqlite_loop_series(path: Path, seeded: Seeded) -> list[Series]:
+    picks: dict[str, Callable[[], int]] = {
+        MESSAGES_ADD_ONE: lambda: seeded.hot_chat,
+        MESSAGES_ADD_RANDOM: lambda: random.randint(seeded.bulk_first, seeded.bulk_last),
+    }
+    return [
+        Series(
+            "sqlite loop",
+            sqlite_loop_scenario(scenario, synchronous),
+            1,
+            partial(run_loop, path, pick, seeded.author, synchronous=synchronous),
+        )
+        for synchronous in SYNCHRONOUS
+        for scenario, pick in picks.items()
+    ]
