@@ -93,8 +93,8 @@ async def messages_add(request: Request) -> Response:
 )
 async def chats_get(request: Request) -> Response:
     body = await _read(request, ChatsGet)
-    found = await chats.list_user_chats(store_of(request), body.user)
-    return render.json([render.chat(c) for c in found])
+    document = await chats.user_chats_document(store_of(request), body.user)
+    return Response(document, media_type="application/json")
 
 
 @router.post(
@@ -113,8 +113,8 @@ async def messages_get(request: Request) -> Response:
     store = store_of(request)
     if body.limit is not None or body.before is not None or body.after is not None:
         page = Page(limit=body.limit, before=body.before, after=body.after)
-        found = await messages.list_messages(store, body.chat, page)
-        return Response(render.messages(found), media_type="application/json")
+        document = await messages.messages_document(store, body.chat, page)
+        return Response(document, media_type="application/json")
     batches = messages.stream_history(store, body.chat)
     first = await anext(batches)  # raises ChatNotFound while we can still answer 404
     if len(first) < messages.STREAM_BATCH:

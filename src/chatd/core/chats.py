@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from chatd.core import clock
 from chatd.core.errors import ChatIsPrivate, ChatNotFound, Forbidden, InvalidInput, NotAMember
-from chatd.core.models import Caller, Chat, ChatId, ChatInfo, ChatListCursor, UserId
+from chatd.core.models import Caller, ChatId, ChatInfo, ChatListCursor, UserId
 from chatd.core.ports import Store
 from chatd.core.users import check_name
 
@@ -25,9 +25,10 @@ async def create_chat(store: Store, name: str, users: Sequence[UserId]) -> ChatI
     return await store.create_chat(checked, members, clock.now())
 
 
-async def list_user_chats(store: Store, user: UserId) -> list[Chat]:
-    """The user's chats, most recent activity first. Raises UserNotFound."""
-    return await store.list_user_chats(user)
+async def user_chats_document(store: Store, user: UserId) -> bytes:
+    """The user's chats, most recent activity first, as the database's JSON document (the Avito
+    API's listing; see storage/documents.py for why). Raises UserNotFound."""
+    return await store.user_chats_document(user)
 
 
 async def access_chat(store: Store, caller: Caller, chat: ChatId) -> ChatInfo:

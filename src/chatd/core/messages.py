@@ -47,9 +47,10 @@ def check_page(page: Page) -> Page:
     return page
 
 
-async def list_messages(store: Store, chat: ChatId, page: Page) -> list[Message]:
-    """One page of the chat's history, oldest first. Raises ChatNotFound or MessageNotFound."""
-    return await store.list_messages(chat, check_page(page))
+async def messages_document(store: Store, chat: ChatId, page: Page) -> bytes:
+    """One page of the chat's history, oldest first, as the database's JSON document. Raises
+    InvalidInput, ChatNotFound or MessageNotFound."""
+    return await store.messages_document(chat, check_page(page))
 
 
 def stream_history(store: Store, chat: ChatId) -> AsyncIterator[list[Message]]:

@@ -13,7 +13,6 @@ from typing import Protocol
 from chatd.core.models import (
     Account,
     Caller,
-    Chat,
     ChatId,
     ChatInfo,
     ChatListCursor,
@@ -84,8 +83,9 @@ class ChatStore(Protocol):
         """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
         ...
 
-    async def list_user_chats(self, user: UserId) -> list[Chat]:
-        """The user's chats, latest activity first (ties: higher id first). Raises UserNotFound."""
+    async def user_chats_document(self, user: UserId) -> bytes:
+        """The user's chats as a JSON array of {id, name, users, created_at, last_message_at},
+        latest activity first (ties: higher id first). Raises UserNotFound."""
         ...
 
     async def chat_infos(
@@ -126,10 +126,9 @@ class MessageStore(Protocol):
         in one transaction. Raises ChatNotFound, UserNotFound, UserBlocked or NotAMember."""
         ...
 
-    async def list_messages(self, chat: ChatId, page: Page) -> list[Message]:
-        """One page of history without tombstones, oldest first.
-
-        Raises ChatNotFound or MessageNotFound (cursor)."""
+    async def messages_document(self, chat: ChatId, page: Page) -> bytes:
+        """One page of history without tombstones, oldest first, as a JSON array of
+        {id, chat, author, text, created_at}. Raises ChatNotFound or MessageNotFound (cursor)."""
         ...
 
     def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:

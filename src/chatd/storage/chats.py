@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from chatd.core.errors import ChatNotFound
-from chatd.core.models import Chat, ChatId, ChatInfo, ChatListCursor, Message, UserId
+from chatd.core.models import ChatId, ChatInfo, ChatListCursor, Message, UserId
 from chatd.storage.lookups import exists, insert_id, require_users
 from chatd.storage.tables import chat_members, chats, messages, users
 
@@ -53,34 +53,6 @@ def _add_members(
     if members:
         rows = [{"chat_id": chat, "user_id": u, "created_at": now} for u in members]
         conn.execute(chat_members.insert(), rows)
-
-
-def user_chats_query(dialect: str) -> sa.Select[Any]:
-    """The Avito listing: a user's chats, latest activity first, ties by higher id."""
-    mine = chat_members.alias("mine")
-    return (
-        sa.select(
-            chats.c.id,
-            chats.c.name,
-            chats.c.created_at,
-            chats.c.last_message_at,
-            members_aggregate(dialect),
-        )
-        .join(mine, mine.c.chat_id == chats.c.id)
-        .where(mine.c.user_id == sa.bindparam("user"))
-        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
-    )
-
-
-def list_user_chats(conn: sa.Connection, query: sa.Select[Any], user: UserId) -> list[Chat] | None:
-    """The chats, or None when the user has none (the caller tells "no chats" from "no user")."""
-    rows = conn.execute(query, {"user": user}).all()
-    if not rows:
-        return None
-    return [
-        Chat(id_, name, member_ids(members), created_at, last_message_at)
-        for id_, name, created_at, last_message_at, members in rows
-    ]
 
 
 def chat_info_query(dialect: str, *, everyone: bool) -> sa.Select[Any]:

@@ -144,7 +144,7 @@ def _seq_of(cursor: str) -> sa.ScalarSelect[Any]:
 
 
 @functools.cache
-def _page_query(after: bool, before: bool, limit: bool) -> sa.Select[Any]:
+def page_query(after: bool, before: bool, limit: bool) -> sa.Select[Any]:
     # The Avito API's pages, by message id cursors: eight shapes, each built once.
     query = sa.select(*MESSAGE_COLUMNS).where(messages.c.chat_id == _chat, _visible)
     if after:
@@ -159,19 +159,7 @@ def _page_query(after: bool, before: bool, limit: bool) -> sa.Select[Any]:
     return query
 
 
-def list_messages(conn: sa.Connection, chat: ChatId, page: Page) -> list[Message]:
-    query = _page_query(page.after is not None, page.before is not None, page.limit is not None)
-    params = {"chat": chat, "limit": page.limit, "before": page.before, "after": page.after}
-    # .all() fetches in one call; iterating the result fetches row by row, 1.5 µs a row slower.
-    found = [Message(*row) for row in conn.execute(query, params).all()]
-    if not found:
-        _explain_empty_page(conn, chat, page)
-    if page.after is None and page.limit is not None:
-        found.reverse()  # fetched newest first to take the newest `limit`
-    return found
-
-
-def _explain_empty_page(conn: sa.Connection, chat: ChatId, page: Page) -> None:
+def explain_empty_page(conn: sa.Connection, chat: ChatId, page: Page) -> None:
     if not exists(conn, chats, chat):
         raise ChatNotFound(chat)
     for cursor in (page.before, page.after):
@@ -205,6 +193,7 @@ def batch(
 ) -> list[Message]:
     """Visible messages with from_seq < seq <= to_seq; fewer than `limit` means no more."""
     params = {"chat": chat, "from_seq": from_seq, "to_seq": to_seq, "limit": limit}
+    # .all() fetches in one call; iterating the result fetches row by row, 1.5 µs a row slower.
     return [Message(*row) for row in conn.execute(_BATCH, params).all()]
 
 

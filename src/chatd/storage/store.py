@@ -17,7 +17,6 @@ from chatd.core.errors import ChatNameTaken, ChatNotFound, UsernameTaken, UserNo
 from chatd.core.models import (
     Account,
     Caller,
-    Chat,
     ChatId,
     ChatInfo,
     ChatListCursor,
@@ -30,7 +29,7 @@ from chatd.core.models import (
     SeqPage,
     UserId,
 )
-from chatd.storage import accounts, chats, history, idempotency
+from chatd.storage import accounts, chats, documents, history, idempotency
 from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
 from chatd.storage.tables import users
@@ -42,7 +41,6 @@ class SqlStore:
         one_statement = db.dialect == "postgresql"
         self._post = history.post_one_statement if one_statement else history.post_three_statements
         self._write_post = db.write_one if one_statement else db.write
-        self._user_chats = chats.user_chats_query(db.dialect)
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)
         self._all_chat_infos = chats.chat_info_query(db.dialect, everyone=True)
 
@@ -110,12 +108,12 @@ class SqlStore:
         except sa.exc.IntegrityError as exc:
             raise ChatNameTaken(name) from exc
 
-    async def list_user_chats(self, user: UserId) -> list[Chat]:
-        found = await self.db.read(chats.list_user_chats, self._user_chats, user)
+    async def user_chats_document(self, user: UserId) -> bytes:
+        found = await self.db.read(documents.user_chats, self.db.dialect, user)
         if found is None:
             if not await self.db.read(exists, users, user):
                 raise UserNotFound([user])
-            return []
+            return b"[]"
         return found
 
     async def chat_infos(
@@ -156,8 +154,8 @@ class SqlStore:
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
         return await self._write_post(self._post, chat, author, text, now)
 
-    async def list_messages(self, chat: ChatId, page: Page) -> list[Message]:
-        return await self.db.read(history.list_messages, chat, page)
+    async def messages_document(self, chat: ChatId, page: Page) -> bytes:
+        return await self.db.read(documents.messages_page, self.db.dialect, chat, page)
 
     async def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:
         last_seq = await self.db.read(history.last_seq, chat)

@@ -1,0 +1,120 @@
+"""The Avito API's hot listings as JSON documents that the database builds itself.
+
+A 100-chat listing fetched as rows cost ~0.5 ms of Python per request (decoding, records,
+rendering) against ~0.15 ms for the query: the server was CPU-bound. Built in SQL (json_agg on
+PostgreSQL, json_group_array on SQLite, both in C), the listing reaches Python as one text value
+that goes out as it is. The shapes and the time format are exactly api/render.py's (RFC 3339,
+UTC, six fraction digits); the API tests hold both to the same expectations.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+
+from chatd.core.models import ChatId, Page, UserId
+from chatd.storage import history
+from chatd.storage.tables import chat_members, chats
+
+_PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def _rfc3339(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), _PG_TIME, type_=sa.String)
+    micros = sa.type_coerce(column, sa.BigInteger)  # SQLite stores integer microseconds
+    seconds = sa.func.strftime(
+        "%Y-%m-%dT%H:%M:%S", micros / 1_000_000, "unixepoch", type_=sa.String
+    )
+    return seconds.concat(sa.func.printf(".%06dZ", micros % 1_000_000, type_=sa.String))
+
+
+def _object(dialect: str, **fields: Any) -> sa.ColumnElement[Any]:
+    build = sa.func.json_build_object if dialect == "postgresql" else sa.func.json_object
+    return build(*(part for name, value in fields.items() for part in (sa.literal(name), value)))
+
+
+def _members(dialect: str) -> sa.ScalarSelect[Any]:
+    member = chat_members.c.user_id
+    if dialect == "postgresql":
+        aggregate = sa.func.json_agg(member).aggregate_order_by(member)
+        members = sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id)
+        return members.correlate(chats).scalar_subquery()
+    ordered = (
+        sa.select(member)
+        .where(chat_members.c.chat_id == chats.c.id)
+        .order_by(member)
+        .correlate(chats)
+        .subquery()
+    )
+    # json() marks the text as JSON, so json_object embeds an array, not a string.
+    return sa.select(sa.func.json(sa.func.json_group_array(ordered.c.user_id))).scalar_subquery()
+
+
+def _aggregate(dialect: str, rows: sa.Subquery, *order: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """One JSON array of `rows.c.doc`, in `order` (SQLite keeps its subquery's order)."""
+    if dialect == "postgresql":
+        # As text: the driver would otherwise decode the JSON into Python objects.
+        aggregate = sa.func.json_agg(rows.c.doc).aggregate_order_by(*order)
+        return sa.select(sa.cast(aggregate, sa.Text))
+    return sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
+
+
+@functools.cache
+def user_chats_query(dialect: str) -> sa.Select[Any]:
+    doc = _object(
+        dialect,
+        id=chats.c.id,
+        name=chats.c.name,
+        users=_members(dialect),
+        created_at=_rfc3339(chats.c.created_at, dialect),
+        last_message_at=_rfc3339(chats.c.last_message_at, dialect),
+    )
+    mine = chat_members.alias("mine")
+    rows = (
+        sa.select(doc.label("doc"), chats.c.last_message_at, chats.c.id)
+        .join(mine, mine.c.chat_id == chats.c.id)
+        .where(mine.c.user_id == sa.bindparam("user"))
+        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
+        .subquery()
+    )
+    return _aggregate(dialect, rows, rows.c.last_message_at.desc(), rows.c.id.desc())
+
+
+@functools.cache
+def messages_query(dialect: str, after: bool, before: bool, limit: bool) -> sa.Select[Any]:
+    page = history.page_query(after, before, limit).subquery()
+    doc = _object(
+        dialect,
+        id=page.c.id,
+        chat=page.c.chat_id,
+        author=page.c.author_id,
+        text=page.c.text,
+        created_at=_rfc3339(page.c.created_at, dialect),
+    )
+    rows = sa.select(doc.label("doc"), page.c.seq).order_by(page.c.seq).subquery()
+    return _aggregate(dialect, rows, rows.c.seq)
+
+
+def _text(conn: sa.Connection, query: sa.Select[Any], params: dict[str, Any]) -> bytes | None:
+    """The document, or None for an empty listing."""
+    value = conn.execute(query, params).scalar()
+    return None if value is None or value == "[]" else str(value).encode()
+
+
+def user_chats(conn: sa.Connection, dialect: str, user: UserId) -> bytes | None:
+    return _text(conn, user_chats_query(dialect), {"user": user})
+
+
+def messages_page(conn: sa.Connection, dialect: str, chat: ChatId, page: Page) -> bytes:
+    query = messages_query(
+        dialect, page.after is not None, page.before is not None, page.limit is not None
+    )
+    params = {"chat": chat, "limit": page.limit, "before": page.before, "after": page.after}
+    found = _text(conn, query, params)
+    if found is None:
+        history.explain_empty_page(conn, chat, page)
+        return b"[]"
+    return found
