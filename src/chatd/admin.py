@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import timedelta
 
+from chatd.app import build_accounts
 from chatd.config import Settings
-from chatd.core.accounts import Accounts
 from chatd.core.errors import ChatdError
 from chatd.core.models import Role
-from chatd.passwords import Argon2Hasher
 from chatd.storage import migrate
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
@@ -29,9 +27,7 @@ async def _run(settings: Settings, action: str, username: str, moderator: bool) 
     database = open_database(settings)
     try:
         store = SqlStore(database)
-        accounts = Accounts(
-            store, Argon2Hasher(settings.argon2_profile), timedelta(days=settings.token_ttl_days)
-        )
+        accounts = build_accounts(store, settings)
         if action == "add":
             role: Role = "moderator" if moderator else "user"
             account = await accounts.register(username, read_password(), role=role)

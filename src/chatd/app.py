@@ -32,6 +32,12 @@ log = logging.getLogger("chatd")
 PURGE_EVERY = 600.0
 
 
+def build_accounts(store: SqlStore, settings: Settings) -> Accounts:
+    """The account use cases, with the configured hashing cost and token lifetime."""
+    hasher = Argon2Hasher(settings.argon2_profile)
+    return Accounts(store, hasher, timedelta(days=settings.token_ttl_days))
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The ASGI app. The schema must already be migrated (`chatd serve` does it first)."""
 
@@ -40,9 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         database = open_database(settings)
         store = SqlStore(database)
         app.state.store = store
-        app.state.accounts = Accounts(
-            store, Argon2Hasher(settings.argon2_profile), timedelta(days=settings.token_ttl_days)
-        )
+        app.state.accounts = build_accounts(store, settings)
         purging = asyncio.create_task(_purge_idempotency_keys(store, settings))
         try:
             yield
