@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from chatd.core.models import Account, Chat, ChatInfo, Message
+from chatd.core.models import Account, ChatInfo, Message
 
 _OPTIONS = orjson.OPT_UTC_Z
 
@@ -24,16 +24,6 @@ def timestamp(value: datetime) -> datetime | str:
     if value.microsecond:
         return value
     return value.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-
-
-def chat(value: Chat) -> dict[str, Any]:
-    return {
-        "id": value.id,
-        "name": value.name,
-        "users": value.users,
-        "created_at": timestamp(value.created_at),
-        "last_message_at": timestamp(value.last_message_at),
-    }
 
 
 def message(value: Message) -> dict[str, Any]:

@@ -52,14 +52,6 @@ class IdempotencyRecord(NamedTuple):
     body: bytes | None
 
 
-class Chat(NamedTuple):
-    id: ChatId
-    name: str | None  # None for private chats
-    users: list[UserId]  # ascending
-    created_at: datetime
-    last_message_at: datetime  # the creation time until the first message
-
-
 class Message(NamedTuple):
     id: MessageId
     chat: ChatId
