@@ -7,14 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from chatd import __version__
 from chatd.api import avito, errors, v1
@@ -30,6 +31,7 @@ from chatd.storage.store import SqlStore
 
 log = logging.getLogger("chatd")
 PURGE_EVERY = 600.0
+_SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
 def build_accounts(store: SqlStore, settings: Settings) -> Accounts:
@@ -116,7 +118,9 @@ async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
 
 
 def _serve_docs(app: FastAPI) -> None:
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    # Swagger UI 5 (bundled by fastapi-offline): the first major version that reads the OpenAPI
+    # 3.1 document FastAPI produces. Swagger UI 3 showed "Unable to render this definition".
+    app.mount("/docs-assets", StaticFiles(directory=_SWAGGER_UI), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -125,5 +129,5 @@ def _serve_docs(app: FastAPI) -> None:
             title="chatd API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+            swagger_favicon_url="/docs-assets/favicon.png",
         )
