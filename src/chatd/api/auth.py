@@ -25,13 +25,20 @@ async def caller_of(request: Request) -> Caller:
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise Unauthenticated("send 'Authorization: Bearer <token>'", code="missing_token")
-    caller = await accounts_of(request).authenticate(token.strip())
+    caller = await accounts_of(request).authenticate(token)
     request.state.caller = caller
     return caller
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None. The one parser
+    of bearer tokens (routes, the idempotency layer)."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def _current_caller(

@@ -48,11 +48,6 @@ class TooManyRequests(HttpError):
     code = "rate_limited"
 
 
-class IdempotencyConflict(HttpError):
-    status = 409
-    code = "idempotency_key_in_use"
-
-
 class IdempotencyMismatch(HttpError):
     status = 422
     code = "idempotency_key_reused"

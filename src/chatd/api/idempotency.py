@@ -1,16 +1,16 @@
 """One idempotency contract for every v1 write, as pure ASGI middleware.
 
 A POST, PUT, PATCH or DELETE under /api/v1 that carries `Idempotency-Key` is run at most once
-per (user, key): the first request claims the key; a retry of the same request replays the
-stored status and body (with `Idempotent-Replayed: true`); a twin arriving while the first is in
-flight gets 409; the key reused for a different request (method, path, query or body) gets 422.
-Keys are kept `idempotency_ttl_hours` (24 by default).
+per (user, key): a retry of the same request replays the stored status and body (with
+`Idempotent-Replayed: true`), and the key reused for a different request (method, path, query or
+body) gets 422. Keys are kept `idempotency_ttl_hours` (24 by default).
 
-The response is stored before it is sent, so a client that saw an answer always gets the same
-one again. Server errors (5xx) and rate-limit refusals (429) are not stored: the key is
-released and a retry runs anew. What this cannot cover: a server killed after the work
-committed but before the response was stored leaves the key in flight; after STALE_AFTER a retry
-takes it over and runs again.
+The key and the reply are recorded in the write's own transaction (core/idempotency.py), so a
+retry finds either the committed reply or nothing written: no window in which the write has
+happened but its key has not. A twin sent while the first is still running runs too; its write
+finds the key taken when it commits, is rolled back, and the twin replays the first's reply. A
+request that wrote nothing (a 4xx refusal) has its reply recorded on its own afterwards; 5xx and
+429 replies are not recorded, so such a request can simply be retried.
 """
 
 from __future__ import annotations
@@ -18,24 +18,19 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatd.api.errors import (
-    BadRequest,
-    HttpError,
-    IdempotencyConflict,
-    IdempotencyMismatch,
-    error_response,
-)
+from chatd.api.auth import caller_of
+from chatd.api.errors import BadRequest, HttpError, IdempotencyMismatch, error_response
 from chatd.core import clock
-from chatd.core.accounts import Accounts
 from chatd.core.errors import Unauthenticated
-from chatd.core.models import Caller
+from chatd.core.idempotency import Receipt, pending
+from chatd.core.models import Caller, IdempotencyRecord
 from chatd.core.ports import Store
 
 HEADER = b"idempotency-key"
 KEY_MAX = 255
-STALE_AFTER = timedelta(seconds=60)
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -68,33 +63,28 @@ class Idempotency:
             return
         body = await _read_body(receive)
         store: Store = scope["app"].state.store
-        ttl = timedelta(hours=scope["app"].state.settings.idempotency_ttl_hours)
         now = clock.now()
-        fingerprint = _fingerprint(scope, body)
-        held = await store.claim_idempotency_key(
-            caller.id, key, fingerprint, now, now - ttl, now - STALE_AFTER
-        )
+        ttl = timedelta(hours=scope["app"].state.settings.idempotency_ttl_hours)
+        receipt = Receipt(caller.id, key, _fingerprint(scope, body), now, now - ttl)
+        held = await store.find_idempotency_record(caller.id, key, receipt.expired_before)
         if held is not None:
-            if held.fingerprint != fingerprint:
-                raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
-            if held.status is None:
-                raise IdempotencyConflict(
-                    "a request with this Idempotency-Key is still in flight: retry later",
-                    headers={"Retry-After": "1"},
-                )
-            await _replay(held.status, held.body or b"", send)
+            await _replay(held, receipt, send)
             return
+        token = pending.set(receipt)
         try:
             status, headers, chunks = await _run(self.app, scope, body)
-        except BaseException:
-            await store.release_idempotency_key(caller.id, key)
-            raise
-        if status >= 500 or status == 429:
-            await store.release_idempotency_key(caller.id, key)
-        else:
-            await store.finish_idempotency_key(caller.id, key, status, b"".join(chunks))
+        finally:
+            pending.reset(token)
+        reply = b"".join(chunks)
+        if receipt.reply is None and status < 500 and status != 429:
+            # Nothing was written (a refusal), or a twin's write committed first: record this
+            # reply, unless a live record is already there, which is then the answer.
+            held = await store.keep_idempotency_record(receipt, (status, reply))
+            if held is not None:
+                await _replay(held, receipt, send)
+                return
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"".join(chunks)})
+        await send({"type": "http.response.body", "body": reply})
 
 
 def _applies(scope: Scope, prefix: str) -> bool:
@@ -113,20 +103,11 @@ def _key_of(scope: Scope) -> bytes | None:
 
 
 async def _caller(scope: Scope) -> Caller | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                return None
-            accounts: Accounts = scope["app"].state.accounts
-            try:
-                caller = await accounts.authenticate(token.strip())
-            except Unauthenticated:
-                return None
-            # The route's caller_of() finds it here and does not look the token up again.
-            scope.setdefault("state", {})["caller"] = caller
-            return caller
-    return None
+    try:
+        # Cached on the request's state: the route's caller_of() does not look it up again.
+        return await caller_of(Request(scope))
+    except Unauthenticated:
+        return None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -177,9 +158,14 @@ async def _run(
     return status, headers, chunks
 
 
-async def _replay(status: int, body: bytes, send: Send) -> None:
-    headers = [(b"idempotent-replayed", b"true"), (b"content-length", str(len(body)).encode())]
-    if body:
+async def _replay(held: IdempotencyRecord, receipt: Receipt, send: Send) -> None:
+    if held.fingerprint != receipt.fingerprint:
+        raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
+    headers = [
+        (b"idempotent-replayed", b"true"),
+        (b"content-length", str(len(held.body)).encode()),
+    ]
+    if held.body:
         headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.start", "status": held.status, "headers": headers})
+    await send({"type": "http.response.body", "body": held.body})

@@ -66,8 +66,7 @@ async def create_group(
     or UserNotFound."""
     checked = check_name(name, field="name", max_length=CHAT_NAME_MAX)
     members = sorted({*users, caller.id})
-    chat = await store.create_chat(checked, members, clock.now(), owner=caller.id)
-    return await access_chat(store, caller, chat)
+    return await store.create_group(checked, members, clock.now(), caller.id)
 
 
 async def update_chat(
@@ -94,8 +93,7 @@ async def update_chat(
         )
     if members == []:
         raise InvalidInput("users must list at least one user id", code="invalid_users")
-    await store.update_chat(chat, checked, members, clock.now())
-    return await access_chat(store, caller, chat)
+    return await store.update_chat(chat, checked, members, clock.now(), caller.id)
 
 
 async def leave_chat(store: Store, caller: Caller, chat: ChatId) -> None:
@@ -123,5 +121,4 @@ async def mark_read(store: Store, caller: Caller, chat: ChatId, seq: int) -> Cha
     info = await access_chat(store, caller, chat)
     if not info.is_member:
         raise NotAMember(caller.id, chat)
-    await store.mark_read(chat, caller.id, seq)
-    return await access_chat(store, caller, chat)
+    return await store.mark_read(chat, caller.id, seq)

@@ -10,7 +10,10 @@ ChatdError                 code, message
 │   └── NotAMember
 └── Conflict               a uniqueness rule would break
     ├── UsernameTaken
-    └── ChatNameTaken
+    ├── ChatNameTaken
+    ├── ChatIsPrivate
+    ├── MessageDeleted
+    └── IdempotencyKeyInUse  another request with the same key committed first
 """
 
 from __future__ import annotations
@@ -114,3 +117,10 @@ class MessageDeleted(Conflict):
 
     def __init__(self, message_id: int) -> None:
         super().__init__(f"message {message_id} was deleted")
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"another request with Idempotency-Key {key!r} was answered first")

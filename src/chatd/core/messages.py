@@ -75,8 +75,7 @@ async def send_direct(
     checked = check_text(text, max_length)
     if user == caller.id:
         raise InvalidInput("a private chat needs another user", code="invalid_user")
-    chat = await store.direct_chat(caller.id, user, clock.now())
-    return await store.post_message(chat, caller.id, checked, clock.now())
+    return await store.post_direct(caller.id, user, checked, clock.now())
 
 
 def check_seq_page(page: SeqPage) -> SeqPage:

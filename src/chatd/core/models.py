@@ -48,8 +48,8 @@ class IdempotencyRecord(NamedTuple):
     """What a previous request with the same Idempotency-Key left behind."""
 
     fingerprint: str
-    status: int | None  # None while that request is still in flight
-    body: bytes | None
+    status: int
+    body: bytes
 
 
 class Message(NamedTuple):

@@ -1,7 +1,9 @@
 """What the core needs from the outside world.
 
 storage/store.py implements `Store` over SQL; passwords.py implements `PasswordHasher` with
-argon2. Each store method is one transaction; rule violations come back as core errors.
+argon2. Each store method is one transaction; rule violations come back as core errors. A
+write also records the pending idempotent request, if any, in its transaction
+(core/idempotency.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import (
     Account,
     Caller,
@@ -83,6 +86,13 @@ class ChatStore(Protocol):
         """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
         ...
 
+    async def create_group(
+        self, name: str, users: Sequence[UserId], now: datetime, owner: UserId
+    ) -> ChatInfo:
+        """A chat owned by `owner`, as the owner sees it. Raises ChatNameTaken or
+        UserNotFound."""
+        ...
+
     async def user_chats_document(self, user: UserId) -> bytes:
         """The user's chats as a JSON array of {id, name, users, created_at, last_message_at},
         latest activity first (ties: higher id first). Raises UserNotFound."""
@@ -97,9 +107,15 @@ class ChatStore(Protocol):
     async def find_chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
 
     async def update_chat(
-        self, chat: ChatId, name: str | None, users: Sequence[UserId] | None, now: datetime
-    ) -> None:
-        """Renames and/or sets the member list. Raises ChatNameTaken or UserNotFound."""
+        self,
+        chat: ChatId,
+        name: str | None,
+        users: Sequence[UserId] | None,
+        now: datetime,
+        viewer: UserId,
+    ) -> ChatInfo:
+        """Renames and/or sets the member list; the chat as `viewer` then sees it. Raises
+        ChatNotFound, ChatNameTaken or UserNotFound."""
         ...
 
     async def leave_chat(self, chat: ChatId, user: UserId) -> None:
@@ -111,12 +127,9 @@ class ChatStore(Protocol):
         """The chat with its messages and memberships, in one transaction."""
         ...
 
-    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> int:
-        """Moves the user's read marker forward to `seq` (at most the last seq); the marker."""
-        ...
-
-    async def direct_chat(self, one: UserId, other: UserId, now: datetime) -> ChatId:
-        """The pair's private chat, created on first use; never two for one pair."""
+    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> ChatInfo:
+        """Moves the user's read marker forward to `seq` (at most the last seq); the chat as
+        the user then sees it."""
         ...
 
 
@@ -124,6 +137,11 @@ class MessageStore(Protocol):
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
         """Appends to the chat's history, moves its activity time and the author's read marker,
         in one transaction. Raises ChatNotFound, UserNotFound, UserBlocked or NotAMember."""
+        ...
+
+    async def post_direct(self, author: UserId, to: UserId, text: str, now: datetime) -> Message:
+        """Sends to the private chat of the pair, created in the same transaction on first use
+        (never two for one pair). Raises UserNotFound or UserBlocked."""
         ...
 
     async def messages_document(self, chat: ChatId, page: Page) -> bytes:
@@ -150,23 +168,18 @@ class MessageStore(Protocol):
 
 
 class IdempotencyStore(Protocol):
-    async def claim_idempotency_key(
-        self,
-        user: UserId,
-        key: str,
-        fingerprint: str,
-        now: datetime,
-        expired_before: datetime,
-        stale_before: datetime,
+    async def find_idempotency_record(
+        self, user: UserId, key: str, expired_before: datetime
     ) -> IdempotencyRecord | None:
-        """None when the caller may go ahead (the key is now theirs), else what holds it."""
+        """The live record of the user's key, if any."""
         ...
 
-    async def finish_idempotency_key(
-        self, user: UserId, key: str, status: int, body: bytes
-    ) -> None: ...
-
-    async def release_idempotency_key(self, user: UserId, key: str) -> None: ...
+    async def keep_idempotency_record(
+        self, receipt: Receipt, reply: Reply
+    ) -> IdempotencyRecord | None:
+        """Records the reply of a request that wrote nothing (a refusal); None when recorded,
+        else the live record that holds the key."""
+        ...
 
     async def purge_idempotency_keys(self, before: datetime) -> int: ...
 

@@ -1,8 +1,15 @@
-"""Chats: creation, membership, listings as a viewer sees them, read markers, private pairs."""
+"""Chats: creation, membership, listings as a viewer sees them, read markers, private pairs.
+
+Lock order, the same in every write (PostgreSQL would otherwise deadlock two writes that take
+the same rows the other way round): the chat's row first, then its members' rows, then its
+messages. A send takes the chat's row with its UPDATE; every other write that changes members
+or deletes takes it with `lock_chat` before anything else, which also serializes membership
+changes of one chat (two concurrent member updates, or the last two members leaving at once).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +18,7 @@ import sqlalchemy as sa
 
 from chatd.core.errors import ChatNotFound
 from chatd.core.models import ChatId, ChatInfo, ChatListCursor, Message, UserId
-from chatd.storage.lookups import exists, insert_id, require_users
+from chatd.storage.lookups import insert_id, require_users
 from chatd.storage.tables import chat_members, chats, messages, users
 
 
@@ -33,6 +40,15 @@ def member_ids(value: Any) -> list[UserId]:
     return value or []
 
 
+def lock_chat(conn: sa.Connection, chat: ChatId) -> None:
+    """Takes the chat's row lock for the rest of the transaction. Raises ChatNotFound.
+
+    On SQLite, FOR UPDATE is not rendered: the one writer thread already serializes writes."""
+    query = sa.select(chats.c.id).where(chats.c.id == chat).with_for_update()
+    if conn.execute(query).first() is None:
+        raise ChatNotFound(chat)
+
+
 def create_chat(
     conn: sa.Connection,
     name: str | None,
@@ -45,6 +61,27 @@ def create_chat(
     chat_id = insert_id(conn, chats, values)
     _add_members(conn, chat_id, members, now)
     return chat_id
+
+
+def create_group(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    name: str,
+    members: Sequence[UserId],
+    now: datetime,
+    owner: UserId,
+) -> ChatInfo:
+    chat = create_chat(conn, name, members, now, owner)
+    return _info_after_write(conn, query, owner, chat)
+
+
+def _info_after_write(
+    conn: sa.Connection, query: sa.Select[Any], viewer: UserId, chat: ChatId
+) -> ChatInfo:
+    found = find_chat_info(conn, query, viewer, chat)
+    if found is None:  # deleted by this very transaction: the caller was its last member
+        raise ChatNotFound(chat)
+    return found
 
 
 def _add_members(
@@ -151,8 +188,7 @@ def update_chat(
     members: Sequence[UserId] | None,
     now: datetime,
 ) -> None:
-    if not exists(conn, chats, chat):
-        raise ChatNotFound(chat)
+    lock_chat(conn, chat)
     if name is not None:
         conn.execute(chats.update().where(chats.c.id == chat).values(name=name))
     if members is not None:
@@ -172,7 +208,22 @@ def update_chat(
         _add_members(conn, chat, [u for u in members if u not in current], now)
 
 
+def update_chat_for(
+    conn: sa.Connection,
+    query: sa.Select[Any],
+    chat: ChatId,
+    name: str | None,
+    members: Sequence[UserId] | None,
+    now: datetime,
+    viewer: UserId,
+) -> ChatInfo:
+    """update_chat, then the chat as `viewer` sees it, in the same transaction."""
+    update_chat(conn, chat, name, members, now)
+    return _info_after_write(conn, query, viewer, chat)
+
+
 def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
+    lock_chat(conn, chat)
     conn.execute(
         chat_members.delete().where(chat_members.c.chat_id == chat, chat_members.c.user_id == user)
     )
@@ -197,6 +248,7 @@ def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
 
 
 def delete_chat(conn: sa.Connection, chat: ChatId) -> None:
+    lock_chat(conn, chat)
     # Explicit rather than by foreign-key cascade: the same on every database and connection.
     conn.execute(messages.delete().where(messages.c.chat_id == chat))
     conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
@@ -218,6 +270,27 @@ def mark_read(conn: sa.Connection, chat: ChatId, user: UserId, seq: int) -> int:
         .returning(chat_members.c.last_read_seq)
     ).scalar()
     return int(marker or 0)
+
+
+def mark_read_for(
+    conn: sa.Connection, query: sa.Select[Any], chat: ChatId, user: UserId, seq: int
+) -> ChatInfo:
+    """mark_read, then the chat as the user sees it, in the same transaction."""
+    mark_read(conn, chat, user, seq)
+    return _info_after_write(conn, query, user, chat)
+
+
+def post_direct(
+    conn: sa.Connection,
+    post: Callable[[sa.Connection, ChatId, UserId, str, datetime], Message],
+    author: UserId,
+    to: UserId,
+    text: str,
+    now: datetime,
+) -> Message:
+    """Sends to the pair's private chat, creating it first if needed: one transaction, so a
+    refused send leaves no empty chat behind."""
+    return post(conn, direct_chat(conn, author, to, now), author, text, now)
 
 
 def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) -> ChatId:

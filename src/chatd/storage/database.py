@@ -8,13 +8,17 @@ The store writes its queries as plain synchronous functions of a SQLAlchemy `Con
   SQLite has one writer at a time anyway: writes queue there instead of spinning on
   SQLITE_BUSY, their fsync never blocks the event loop, and a group commit has one place to go.
 - PostgreSQL: the same functions run through `run_sync` over asyncpg, reads in autocommit (no
-  BEGIN/ROLLBACK round trips), writes in a transaction, from a bounded pool.
+  BEGIN/ROLLBACK round trips), writes in a transaction, from a bounded pool. A write that loses
+  a deadlock or a serialization conflict is run again (it was rolled back whole): the client
+  never sees a fault that the database resolved by picking a loser.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import random
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -28,6 +32,12 @@ from chatd.config import Settings
 P = ParamSpec("P")
 T = TypeVar("T")
 Work = Callable[Concatenate[sa.Connection, P], T]
+
+log = logging.getLogger("chatd.storage")
+
+# deadlock_detected and serialization_failure: PostgreSQL rolled the transaction back whole.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 5
 
 
 class UnsupportedDatabase(ValueError):
@@ -164,12 +174,32 @@ class PostgresDatabase:
             return await conn.run_sync(work, *args, **kwargs)
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(work, *args, **kwargs)
+        async def transaction() -> T:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work, *args, **kwargs)
+
+        return await _retried(transaction)
 
     async def write_one(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._autocommit.connect() as conn:
-            return await conn.run_sync(work, *args, **kwargs)
+        async def statement() -> T:
+            async with self._autocommit.connect() as conn:
+                return await conn.run_sync(work, *args, **kwargs)
+
+        return await _retried(statement)
 
     async def dispose(self) -> None:
         await self._engine.dispose()
+
+
+async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    for tries in range(1, ATTEMPTS + 1):
+        try:
+            return await attempt()
+        except sa.exc.DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in RETRIED_SQLSTATES or tries == ATTEMPTS:
+                raise
+            log.info("retrying a write rolled back by PostgreSQL (SQLSTATE %s)", sqlstate)
+            # A little jitter, growing, so the two losers of a deadlock do not meet again.
+            await asyncio.sleep(random.uniform(0, 0.005 * tries))
+    raise AssertionError("unreachable")

@@ -1,11 +1,18 @@
-"""Idempotency keys: who sent which key, for which request, and what was answered."""
+"""Idempotency keys: who sent which key, for which request, and what was answered.
+
+A record is written in the transaction of the write it answers (see core/idempotency.py), or,
+for a request that wrote nothing (a refusal), on its own. A record past its lifetime counts as
+absent and is replaced by the next request with its key.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
+from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import IdempotencyRecord, UserId
 from chatd.storage.tables import idempotency_keys as keys
 
@@ -14,44 +21,36 @@ def _match(user: UserId, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(keys.c.user_id == user, keys.c.key == key)
 
 
-def claim(
-    conn: sa.Connection,
-    user: UserId,
-    key: str,
-    fingerprint: str,
-    now: datetime,
-    expired_before: datetime,
-    stale_before: datetime,
+def find(
+    conn: sa.Connection, user: UserId, key: str, expired_before: datetime
 ) -> IdempotencyRecord | None:
-    """None when this request may go ahead (the key is now ours), else the record in the way."""
-    conn.execute(keys.delete().where(_match(user, key), keys.c.created_at < expired_before))
     row = conn.execute(
-        sa.select(keys.c.fingerprint, keys.c.status_code, keys.c.body).where(_match(user, key))
-    ).first()
-    if row is None:
-        values = {"user_id": user, "key": key, "fingerprint": fingerprint, "created_at": now}
-        conn.execute(keys.insert(), values)  # a concurrent twin makes this a unique violation
-        return None
-    if row.status_code is None and row.fingerprint == fingerprint:
-        # In flight, but for so long that its server must have died: take it over.
-        taken = conn.execute(
-            keys.update()
-            .where(
-                _match(user, key), keys.c.status_code.is_(None), keys.c.created_at < stale_before
-            )
-            .values(created_at=now)
+        sa.select(keys.c.fingerprint, keys.c.status_code, keys.c.body).where(
+            _match(user, key), keys.c.created_at >= expired_before
         )
-        if taken.rowcount:
-            return None
-    return IdempotencyRecord(row.fingerprint, row.status_code, row.body)
+    ).first()
+    return None if row is None else IdempotencyRecord(row.fingerprint, row.status_code, row.body)
 
 
-def finish(conn: sa.Connection, user: UserId, key: str, status: int, body: bytes) -> None:
-    conn.execute(keys.update().where(_match(user, key)).values(status_code=status, body=body))
-
-
-def release(conn: sa.Connection, user: UserId, key: str) -> None:
-    conn.execute(keys.delete().where(_match(user, key)))
+def record(conn: sa.Connection, receipt: Receipt, reply: Reply) -> bool:
+    """Records the key with its reply; False (and nothing written) when a live record holds it."""
+    status, body = reply
+    values = {
+        "user_id": receipt.user,
+        "key": receipt.key,
+        "fingerprint": receipt.fingerprint,
+        "status_code": status,
+        "body": body,
+        "created_at": receipt.created_at,
+    }
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(keys)
+    # One statement either way: a twin's concurrent insert waits on the key, then finds it held.
+    upsert = insert.values(values).on_conflict_do_update(
+        index_elements=[keys.c.user_id, keys.c.key],
+        set_={name: insert.excluded[name] for name in values if name not in ("user_id", "key")},
+        where=keys.c.created_at < receipt.expired_before,
+    )
+    return conn.execute(upsert.returning(keys.c.user_id)).first() is not None
 
 
 def purge(conn: sa.Connection, before: datetime) -> int:

@@ -4,16 +4,27 @@ Each operation is a plain function of a `Connection` (in accounts.py, chats.py, 
 `Database.read`/`write` decide where and in which transaction it runs (database.py). Statements
 are built once with bind parameters, so a request only binds values. Driver errors (unique
 violations) become core errors here and nowhere else.
+
+Every write goes through `_write`, which also records the request's idempotency key and reply in
+the write's own transaction when the request carries one (core/idempotency.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 
-from chatd.core.errors import ChatNameTaken, ChatNotFound, UsernameTaken, UserNotFound
+from chatd.core.errors import (
+    ChatNameTaken,
+    ChatNotFound,
+    IdempotencyKeyInUse,
+    UsernameTaken,
+    UserNotFound,
+)
+from chatd.core.idempotency import Receipt, Reply, pending
 from chatd.core.models import (
     Account,
     Caller,
@@ -34,6 +45,16 @@ from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
 from chatd.storage.tables import users
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _violates(exc: sa.exc.IntegrityError, table: str, column: str) -> bool:
+    """Whether the unique constraint on table.column is what failed (constraints are named by
+    the naming convention in tables.py; SQLite names the columns instead)."""
+    message = str(exc.orig)
+    return f"uq_{table}_{column}" in message or f"{table}.{column}" in message
+
 
 class SqlStore:
     def __init__(self, db: Database) -> None:
@@ -43,6 +64,18 @@ class SqlStore:
         self._write_post = db.write_one if one_statement else db.write
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)
         self._all_chat_infos = chats.chat_info_query(db.dialect, everyone=True)
+
+    async def _write(
+        self, work: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Runs `work` in one transaction; with an idempotent request pending, the same
+        transaction renders the reply and records the key with it. Raises IdempotencyKeyInUse
+        (and writes nothing) when a request with the same key committed first."""
+        receipt = pending.get()
+        if receipt is None or not receipt.wants_record():
+            return await self.db.write(work, *args, **kwargs)
+        result, receipt.reply = await self.db.write(_with_record, receipt, work, *args, **kwargs)
+        return cast(T, result)
 
     # Accounts
 
@@ -65,7 +98,7 @@ class SqlStore:
             "role": role,
         }
         try:
-            return await self.db.write(insert_id, users, values)
+            return await self._write(insert_id, users, values)
         except sa.exc.IntegrityError as exc:
             raise UsernameTaken(username) from exc
 
@@ -79,24 +112,24 @@ class SqlStore:
         return await self.db.read(accounts.find_credentials, username_key)
 
     async def set_password_hash(self, user: UserId, password_hash: str) -> None:
-        await self.db.write(accounts.update_user, user, password_hash=password_hash)
+        await self._write(accounts.update_user, user, password_hash=password_hash)
 
     async def set_role(self, user: UserId, role: Role) -> None:
-        await self.db.write(accounts.update_user, user, role=role)
+        await self._write(accounts.update_user, user, role=role)
 
     async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
-        await self.db.write(accounts.set_blocked, user, blocked_at)
+        await self._write(accounts.set_blocked, user, blocked_at)
 
     async def add_token(
         self, user: UserId, token_hash: str, now: datetime, expires_at: datetime
     ) -> None:
-        await self.db.write(accounts.add_token, user, token_hash, now, expires_at)
+        await self._write(accounts.add_token, user, token_hash, now, expires_at)
 
     async def find_caller(self, token_hash: str, now: datetime) -> Caller | None:
         return await self.db.read(accounts.find_caller, token_hash, now)
 
     async def delete_token(self, token_id: int) -> None:
-        await self.db.write(accounts.delete_token, token_id)
+        await self._write(accounts.delete_token, token_id)
 
     # Chats
 
@@ -104,9 +137,23 @@ class SqlStore:
         self, name: str, users_: Sequence[UserId], now: datetime, *, owner: UserId | None = None
     ) -> ChatId:
         try:
-            return await self.db.write(chats.create_chat, name, users_, now, owner)
+            return await self._write(chats.create_chat, name, users_, now, owner)
         except sa.exc.IntegrityError as exc:
-            raise ChatNameTaken(name) from exc
+            if _violates(exc, "chats", "name"):
+                raise ChatNameTaken(name) from exc
+            raise
+
+    async def create_group(
+        self, name: str, users_: Sequence[UserId], now: datetime, owner: UserId
+    ) -> ChatInfo:
+        try:
+            return await self._write(
+                chats.create_group, self._all_chat_infos, name, users_, now, owner
+            )
+        except sa.exc.IntegrityError as exc:
+            if _violates(exc, "chats", "name"):
+                raise ChatNameTaken(name) from exc
+            raise
 
     async def user_chats_document(self, user: UserId) -> bytes:
         found = await self.db.read(documents.user_chats, self.db.dialect, user)
@@ -126,33 +173,47 @@ class SqlStore:
         return await self.db.read(chats.find_chat_info, self._all_chat_infos, viewer, chat)
 
     async def update_chat(
-        self, chat: ChatId, name: str | None, users_: Sequence[UserId] | None, now: datetime
-    ) -> None:
+        self,
+        chat: ChatId,
+        name: str | None,
+        users_: Sequence[UserId] | None,
+        now: datetime,
+        viewer: UserId,
+    ) -> ChatInfo:
+        args = (self._all_chat_infos, chat, name, users_, now, viewer)
         try:
-            await self.db.write(chats.update_chat, chat, name, users_, now)
+            return await self._write(chats.update_chat_for, *args)
         except sa.exc.IntegrityError as exc:
-            raise ChatNameTaken(name or "") from exc
+            if name is not None and _violates(exc, "chats", "name"):
+                raise ChatNameTaken(name) from exc
+            raise
 
     async def leave_chat(self, chat: ChatId, user: UserId) -> None:
-        await self.db.write(chats.leave_chat, chat, user)
+        await self._write(chats.leave_chat, chat, user)
 
     async def delete_chat(self, chat: ChatId) -> None:
-        await self.db.write(chats.delete_chat, chat)
+        await self._write(chats.delete_chat, chat)
 
-    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> int:
-        return await self.db.write(chats.mark_read, chat, user, seq)
-
-    async def direct_chat(self, one: UserId, other: UserId, now: datetime) -> ChatId:
-        try:
-            return await self.db.write(chats.direct_chat, one, other, now)
-        except sa.exc.IntegrityError:
-            # Another request created the pair's chat first: the unique pair says so.
-            return await self.db.write(chats.direct_chat, one, other, now)
+    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> ChatInfo:
+        return await self._write(chats.mark_read_for, self._all_chat_infos, chat, user, seq)
 
     # Messages
 
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
+        receipt = pending.get()
+        if receipt is not None and receipt.wants_record():
+            return await self._write(self._post, chat, author, text, now)
         return await self._write_post(self._post, chat, author, text, now)
+
+    async def post_direct(self, author: UserId, to: UserId, text: str, now: datetime) -> Message:
+        args = (self._post, author, to, text, now)
+        try:
+            return await self._write(chats.post_direct, *args)
+        except sa.exc.IntegrityError as exc:
+            if not _violates(exc, "chats", "direct_low"):
+                raise
+            # Another request created the pair's chat first: now it is found, not made.
+            return await self._write(chats.post_direct, *args)
 
     async def messages_document(self, chat: ChatId, page: Page) -> bytes:
         return await self.db.read(documents.messages_page, self.db.dialect, chat, page)
@@ -176,36 +237,39 @@ class SqlStore:
         return await self.db.read(history.find_message, message)
 
     async def edit_message(self, message: MessageId, text: str, now: datetime) -> Message:
-        return await self.db.write(history.edit_message, message, text, now)
+        return await self._write(history.edit_message, message, text, now)
 
     async def delete_message(self, message: MessageId, now: datetime) -> None:
-        await self.db.write(history.delete_message, message, now)
+        await self._write(history.delete_message, message, now)
 
     # Idempotency keys
 
-    async def claim_idempotency_key(
-        self,
-        user: UserId,
-        key: str,
-        fingerprint: str,
-        now: datetime,
-        expired_before: datetime,
-        stale_before: datetime,
+    async def find_idempotency_record(
+        self, user: UserId, key: str, expired_before: datetime
     ) -> IdempotencyRecord | None:
-        args = (user, key, fingerprint, now, expired_before, stale_before)
-        try:
-            return await self.db.write(idempotency.claim, *args)
-        except sa.exc.IntegrityError:
-            # A concurrent twin inserted the key first: now it is in the way.
-            return await self.db.write(idempotency.claim, *args)
+        return await self.db.read(idempotency.find, user, key, expired_before)
 
-    async def finish_idempotency_key(
-        self, user: UserId, key: str, status: int, body: bytes
-    ) -> None:
-        await self.db.write(idempotency.finish, user, key, status, body)
-
-    async def release_idempotency_key(self, user: UserId, key: str) -> None:
-        await self.db.write(idempotency.release, user, key)
+    async def keep_idempotency_record(
+        self, receipt: Receipt, reply: Reply
+    ) -> IdempotencyRecord | None:
+        if await self.db.write(idempotency.record, receipt, reply):
+            return None
+        return await self.find_idempotency_record(receipt.user, receipt.key, receipt.expired_before)
 
     async def purge_idempotency_keys(self, before: datetime) -> int:
         return await self.db.write(idempotency.purge, before)
+
+
+def _with_record(
+    conn: sa.Connection,
+    receipt: Receipt,
+    work: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[Any, Reply]:
+    result = work(conn, *args, **kwargs)
+    assert receipt.render is not None
+    reply = receipt.render(result)
+    if not idempotency.record(conn, receipt, reply):
+        raise IdempotencyKeyInUse(receipt.key)  # rolls the write back
+    return result, reply

@@ -9,6 +9,7 @@ from chatd.api.auth import CallerDep, accounts_of
 from chatd.api.deps import store_of
 from chatd.api.docs import error_responses
 from chatd.api.ratelimit import add_headers, client_address, limits_of
+from chatd.api.replies import replies
 from chatd.api.schemas import Id
 from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut
 from chatd.core import accounts as core_accounts
@@ -63,9 +64,9 @@ async def log_in(body: Login, request: Request) -> Response:
     responses=error_responses(401),
     summary="Log out: revoke the token in use",
 )
-async def log_out(caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def log_out(caller: CallerDep, request: Request) -> None:
     await accounts_of(request).log_out(caller)
-    return Response(status_code=204)
 
 
 @router.get(
@@ -81,9 +82,9 @@ async def me(caller: CallerDep, request: Request) -> Response:
     responses=error_responses(401, 403, 404),
     summary="Block a user (moderators): their tokens stop working, they cannot log in or send",
 )
-async def block(user_id: Id, caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def block(user_id: Id, caller: CallerDep, request: Request) -> None:
     await accounts_of(request).set_blocked(caller, user_id, blocked=True)
-    return Response(status_code=204)
 
 
 @router.delete(
@@ -92,6 +93,6 @@ async def block(user_id: Id, caller: CallerDep, request: Request) -> Response:
     responses=error_responses(401, 403, 404),
     summary="Unblock a user (moderators)",
 )
-async def unblock(user_id: Id, caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def unblock(user_id: Id, caller: CallerDep, request: Request) -> None:
     await accounts_of(request).set_blocked(caller, user_id, blocked=False)
-    return Response(status_code=204)

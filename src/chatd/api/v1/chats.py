@@ -10,7 +10,8 @@ from chatd.api import render
 from chatd.api.auth import CallerDep
 from chatd.api.deps import store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import add_headers, limits_of
+from chatd.api.ratelimit import limits_of
+from chatd.api.replies import replies
 from chatd.api.schemas import Id
 from chatd.api.v1 import cursors
 from chatd.api.v1.schemas import (
@@ -22,7 +23,7 @@ from chatd.api.v1.schemas import (
     ReadMarker,
 )
 from chatd.core import chats, messages
-from chatd.core.models import SeqPage
+from chatd.core.models import ChatInfo, SeqPage
 
 router = APIRouter(tags=["Chats"])
 
@@ -60,10 +61,10 @@ async def list_chats(
     responses=error_responses(401, 404, 409, 429),
     summary="Create a group chat owned by the caller",
 )
-async def create_chat(body: NewChat, caller: CallerDep, request: Request) -> Response:
+@replies(201, render.chat_info)
+async def create_chat(body: NewChat, caller: CallerDep, request: Request) -> ChatInfo:
     await limits_of(request).hit(request, "chat_creations", str(caller.id))
-    info = await chats.create_group(store_of(request), caller, body.name, body.users)
-    return add_headers(request, render.json(render.chat_info(info), 201))
+    return await chats.create_group(store_of(request), caller, body.name, body.users)
 
 
 @router.get(
@@ -93,11 +94,11 @@ async def show_chat(
     responses=error_responses(401, 403, 404, 409),
     summary="Rename a chat or set its members (owner or moderator)",
 )
+@replies(200, render.chat_info)
 async def change_chat(
     chat_id: Id, body: ChatChange, caller: CallerDep, request: Request
-) -> Response:
-    info = await chats.update_chat(store_of(request), caller, chat_id, body.name, body.users)
-    return render.json(render.chat_info(info))
+) -> ChatInfo:
+    return await chats.update_chat(store_of(request), caller, chat_id, body.name, body.users)
 
 
 @router.post(
@@ -106,9 +107,9 @@ async def change_chat(
     responses=error_responses(401, 403, 404, 409),
     summary="Leave a chat (an owner hands it to the longest-standing member)",
 )
-async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> None:
     await chats.leave_chat(store_of(request), caller, chat_id)
-    return Response(status_code=204)
 
 
 @router.delete(
@@ -117,9 +118,9 @@ async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> Respon
     responses=error_responses(401, 403, 404),
     summary="Delete a chat with all its messages (owner or moderator)",
 )
-async def delete_chat(chat_id: Id, caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def delete_chat(chat_id: Id, caller: CallerDep, request: Request) -> None:
     await chats.delete_chat(store_of(request), caller, chat_id)
-    return Response(status_code=204)
 
 
 @router.post(
@@ -128,6 +129,6 @@ async def delete_chat(chat_id: Id, caller: CallerDep, request: Request) -> Respo
     responses=error_responses(401, 403, 404),
     summary="Mark everything up to seq as read",
 )
-async def mark_read(chat_id: Id, body: ReadMarker, caller: CallerDep, request: Request) -> Response:
-    info = await chats.mark_read(store_of(request), caller, chat_id, body.seq)
-    return render.json(render.chat_info(info))
+@replies(200, render.chat_info)
+async def mark_read(chat_id: Id, body: ReadMarker, caller: CallerDep, request: Request) -> ChatInfo:
+    return await chats.mark_read(store_of(request), caller, chat_id, body.seq)

@@ -10,11 +10,12 @@ from chatd.api import render
 from chatd.api.auth import CallerDep
 from chatd.api.deps import settings_of, store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import add_headers, limits_of
+from chatd.api.ratelimit import limits_of
+from chatd.api.replies import replies
 from chatd.api.schemas import Id
 from chatd.api.v1.schemas import MessageOut, MessagePage, NewMessage
 from chatd.core import messages
-from chatd.core.models import SeqPage
+from chatd.core.models import Message, SeqPage
 
 router = APIRouter(tags=["Messages"])
 
@@ -61,11 +62,11 @@ async def _hit_send_limit(request: Request, user: int) -> None:
     responses=error_responses(401, 403, 404, 429),
     summary="Send a message to a chat",
 )
-async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Response:
+@replies(201, render.message_v1)
+async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Message:
     await _hit_send_limit(request, caller.id)
     max_length = settings_of(request).max_text_length
-    sent = await messages.send(store_of(request), caller, chat_id, body.text, max_length=max_length)
-    return add_headers(request, render.json(render.message_v1(sent), 201))
+    return await messages.send(store_of(request), caller, chat_id, body.text, max_length=max_length)
 
 
 @router.post(
@@ -75,15 +76,15 @@ async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Reques
     responses=error_responses(401, 403, 404, 429),
     summary="Send to a user in your private chat with them, created on first use",
 )
+@replies(201, render.message_v1)
 async def send_direct(
     user_id: Id, body: NewMessage, caller: CallerDep, request: Request
-) -> Response:
+) -> Message:
     await _hit_send_limit(request, caller.id)
     max_length = settings_of(request).max_text_length
-    sent = await messages.send_direct(
+    return await messages.send_direct(
         store_of(request), caller, user_id, body.text, max_length=max_length
     )
-    return add_headers(request, render.json(render.message_v1(sent), 201))
 
 
 @router.patch(
@@ -92,12 +93,12 @@ async def send_direct(
     responses=error_responses(401, 403, 404, 409),
     summary="Edit a message (its author)",
 )
-async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Response:
+@replies(200, render.message_v1)
+async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Message:
     max_length = settings_of(request).max_text_length
-    edited = await messages.edit(
+    return await messages.edit(
         store_of(request), caller, message_id, body.text, max_length=max_length
     )
-    return render.json(render.message_v1(edited))
 
 
 @router.delete(
@@ -106,6 +107,6 @@ async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Req
     responses=error_responses(401, 403, 404),
     summary="Delete a message (its author or a moderator), leaving a tombstone",
 )
-async def delete(message_id: Id, caller: CallerDep, request: Request) -> Response:
+@replies(204)
+async def delete(message_id: Id, caller: CallerDep, request: Request) -> None:
     await messages.delete(store_of(request), caller, message_id)
-    return Response(status_code=204)
