@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from chatd.config import Settings
-
 from tests.api.v1_helpers import Api, User, create_chat, ok, sign_up_many
 
 ROUNDS = 4
@@ -104,9 +103,7 @@ async def test_the_last_two_members_leaving_at_once_delete_the_chat(api: Api) ->
         )
         assert [r.status_code for r in results] == [204, 204], [r.text for r in results]
         assert await api.scalar("SELECT count(*) FROM chats WHERE id = :c", c=chat) == 0
-        assert (
-            await api.scalar("SELECT count(*) FROM chat_members WHERE chat_id = :c", c=chat) == 0
-        )
+        assert await api.scalar("SELECT count(*) FROM chat_members WHERE chat_id = :c", c=chat) == 0
 
 
 @pytest.fixture
@@ -188,9 +185,7 @@ async def test_a_write_that_loses_a_deadlock_is_run_again(
             chat,
             member.id,
         )
-        task = asyncio.ensure_future(
-            api.http.delete(f"/api/v1/chats/{chat}", headers=owner.auth)
-        )
+        task = asyncio.ensure_future(api.http.delete(f"/api/v1/chats/{chat}", headers=owner.auth))
         await asyncio.sleep(0.3)
         await pg_session.execute("UPDATE chats SET last_seq = last_seq WHERE id = $1", chat)
     deleted = await task
