@@ -119,7 +119,8 @@ async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
 
 def _serve_docs(app: FastAPI) -> None:
     # Swagger UI 5 (bundled by fastapi-offline): the first major version that reads the OpenAPI
-    # 3.1 document FastAPI produces. Swagger UI 3 showed "Unable to render this definition".
+    # 3.1 document FastAPI produces. The Swagger UI 4.15 of swagger-ui-bundle showed "Unable to
+    # render this definition". tests/ui checks the page as Chromium renders it.
     app.mount("/docs-assets", StaticFiles(directory=_SWAGGER_UI), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
