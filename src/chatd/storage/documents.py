@@ -4,7 +4,7 @@ A 100-chat listing fetched as rows cost ~0.5 ms of Python per request (decoding,
 rendering) against ~0.15 ms for the query: the server was CPU-bound. Built in SQL (json_agg on
 PostgreSQL, json_group_array on SQLite, both in C), the listing reaches Python as one text value
 that goes out as it is. The shapes and the time format are exactly api/render.py's (RFC 3339,
-UTC, six fraction digits); the API tests hold both to the same expectations.
+UTC, six fraction digits); tests/api/test_times.py holds both to the same strings at edge times.
 """
 
 from __future__ import annotations
@@ -19,16 +19,21 @@ from chatd.storage import history
 from chatd.storage.tables import chat_members, chats
 
 _PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+_MICROS = 1_000_000  # a second
 
 
 def _rfc3339(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
     if dialect == "postgresql":
         return sa.func.to_char(sa.func.timezone("UTC", column), _PG_TIME, type_=sa.String)
-    micros = sa.type_coerce(column, sa.BigInteger)  # SQLite stores integer microseconds
+    # SQLite stores integer microseconds. Whole seconds and fraction are split in integers: as
+    # a float, strftime rounds the time to the millisecond, and .9995 s became the next second.
+    # SQLite's % keeps the dividend's sign, so the fraction is taken modulo twice for pre-1970.
+    micros = sa.type_coerce(column, sa.BigInteger)
+    fraction = (micros % _MICROS + _MICROS) % _MICROS
     seconds = sa.func.strftime(
-        "%Y-%m-%dT%H:%M:%S", micros / 1_000_000, "unixepoch", type_=sa.String
+        "%Y-%m-%dT%H:%M:%S", (micros - fraction) // _MICROS, "unixepoch", type_=sa.String
     )
-    return seconds.concat(sa.func.printf(".%06dZ", micros % 1_000_000, type_=sa.String))
+    return seconds.concat(sa.func.printf(".%06dZ", fraction, type_=sa.String))
 
 
 def _object(dialect: str, **fields: Any) -> sa.ColumnElement[Any]:
