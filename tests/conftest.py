@@ -73,8 +73,10 @@ async def database_url(migrated_url: str, pg_admin: dict[str, asyncpg.Connection
     if migrated_url.startswith("postgresql"):
         admin = pg_admin.get(migrated_url) or await asyncpg.connect(migrated_url)
         pg_admin[migrated_url] = admin
-        tables = ", ".join(table.name for table in metadata.sorted_tables)
+        # The change log's one row is part of the schema (migration 0004): reset, not removed.
+        tables = ", ".join(t.name for t in metadata.sorted_tables if t.name != "change_log")
         await admin.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await admin.execute("UPDATE change_log SET last_pos = 0, pruned_pos = 0")
     return migrated_url
 
 

@@ -133,13 +133,18 @@ def _fill(conn: sa.Connection) -> None:
 TABLES_AT_0002 = (users, auth_tokens, chats, chat_members, messages, idempotency_keys)
 
 
+# Columns later migrations added to those tables: not there at 0002.
+ADDED_AFTER_0002 = {"chat_members": {"joined_pos"}}
+
+
 def _rows(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
-    return {
-        table.name: [
-            tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key))
-        ]
-        for table in TABLES_AT_0002
-    }
+    found = {}
+    for table in TABLES_AT_0002:
+        later = ADDED_AFTER_0002.get(table.name, set())
+        columns = [column for column in table.c if column.name not in later]
+        query = sa.select(*columns).order_by(*table.primary_key)
+        found[table.name] = [tuple(row) for row in conn.execute(query)]
+    return found
 
 
 def _highest(conn: sa.Connection) -> dict[str, int]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
+from datetime import UTC
 
 from chatd.app import build_accounts
 from chatd.config import Settings
 from chatd.core.errors import ChatdError
-from chatd.core.models import Role
+from chatd.core.models import Account, Role
+from chatd.core.users import list_users
 from chatd.storage import migrate
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
@@ -32,6 +35,12 @@ async def _run(settings: Settings, action: str, username: str, moderator: bool) 
             role: Role = "moderator" if moderator else "user"
             account = await accounts.register(username, read_password(), role=role)
             return f"added {account.role} {account.username} (id {account.id})"
+        if action == "list":
+            return accounts_table(await list_users(store))
+        if action in ("block", "unblock"):
+            account = await accounts.set_blocked_by_operator(username, action == "block")
+            state = "blocked" if account.blocked_at else "not blocked"
+            return f"{account.username} (id {account.id}) is {state}"
         if action == "set-password":
             account = await accounts.set_password(username, read_password())
             return f"password set for {account.username}"
@@ -39,6 +48,21 @@ async def _run(settings: Settings, action: str, username: str, moderator: bool) 
         return f"{account.username} is now a {account.role}"
     finally:
         await database.dispose()
+
+
+def accounts_table(accounts: Sequence[Account]) -> str:
+    """One account a line under a header, in aligned columns."""
+    rows = [("id", "username", "role", "blocked", "created_at")]
+    for account in accounts:
+        blocked = "no" if account.blocked_at is None else "yes"
+        created = account.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows.append((str(account.id), account.username, account.role, blocked, created))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = (
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    )
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def users_command(settings: Settings, action: str, username: str, moderator: bool) -> int:

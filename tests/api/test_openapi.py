@@ -6,6 +6,7 @@ import httpx
 
 V1_OPERATIONS = {
     ("post", "/api/v1/users"),
+    ("get", "/api/v1/users"),
     ("post", "/api/v1/auth/tokens"),
     ("delete", "/api/v1/auth/tokens/current"),
     ("get", "/api/v1/me"),

@@ -53,6 +53,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "POST /direct/{target}/messages":  _row(401, 201, 201, 201, 201, 401),
     "PATCH /messages/{message}":       _row(401, 404, 200, 403, 403, 401),
     "DELETE /messages/{message}":      _row(401, 404, 204, 403, 204, 401),
+    "GET /users?prefix=a":             _row(401, 200, 200, 200, 200, 401),
     "PUT /users/{target}/block":       _row(401, 403, 403, 403, 204, 401),
     "DELETE /users/{target}/block":    _row(401, 403, 403, 403, 204, 401),
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -86,15 +87,38 @@ async def _chatd_error(_request: Request, exc: Exception) -> Response:
     return error_response(status_of(exc), exc.code, exc.message, headers)
 
 
-def describe_validation_error(loc: tuple[int | str, ...], kind: str, message: str) -> str:
-    """A sentence naming the field, from a pydantic error's location, type and message."""
+EMPTY_BODY = "request body is empty: send a JSON object"
+
+
+def json_type(value: object) -> str:
+    """How a JSON value's type reads in an error message: "an array", "a number", "null"..."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def describe_validation_error(
+    loc: tuple[int | str, ...], error: Mapping[str, Any]
+) -> tuple[str, str]:
+    """The code and the sentence for one pydantic error at `loc`, the field's path in the body
+    or the query: the code a rule put in the error's context (api/schemas.py: `invalid_text`
+    for a NUL in `text`), else missing_field or invalid_field."""
     field = ""
     for part in loc:
         field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
-    if kind == "missing":
-        return f"field '{field}' is required"
-    message = message.removeprefix("Value error, ")
-    return f"field '{field}' {message[0].lower()}{message[1:]}"
+    ruled = (error.get("ctx") or {}).get("code")
+    if isinstance(ruled, str):
+        code, message = ruled, str(error["msg"])
+    elif error["type"] == "missing":
+        code, message = "missing_field", f"field '{field}' is required"
+    else:
+        text = str(error["msg"]).removeprefix("Value error, ")
+        code, message = "invalid_field", f"field '{field}' {text[0].lower()}{text[1:]}"
+    # A key may hold a lone surrogate (json.loads lets one through); no JSON encoder writes it.
+    return code, message.encode("utf-8", "backslashreplace").decode()
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
@@ -103,13 +127,23 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     first = exc.errors()[0]
     loc = tuple(first["loc"])
     if first["type"] == "json_invalid":
+        if isinstance(exc.body, str | bytes) and not exc.body.strip():
+            return error_response(400, "empty_body", EMPTY_BODY)
         return error_response(400, "malformed_json", "request body is not valid JSON")
     if loc and loc[0] in ("body", "query", "path", "header"):
         loc = loc[1:]
-    if not loc:
-        return error_response(400, "invalid_body", "request body must be a JSON object")
-    code = "missing_field" if first["type"] == "missing" else "invalid_field"
-    return error_response(400, code, describe_validation_error(loc, first["type"], first["msg"]))
+    if not loc:  # the body as a whole
+        if first["type"] == "missing":
+            return error_response(400, "empty_body", EMPTY_BODY)
+        if first["type"] == "string_unicode":  # a key with a lone surrogate
+            return error_response(400, "malformed_json", "request body is not valid JSON")
+        body = first.get("input")
+        if isinstance(body, bytes):  # FastAPI parses JSON only when the Content-Type says so
+            message = "request body must be a JSON object, sent as Content-Type: application/json"
+        else:
+            message = f"request body must be a JSON object, got {json_type(body)}"
+        return error_response(400, "invalid_body", message)
+    return error_response(400, *describe_validation_error(loc, first))
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

@@ -1,6 +1,9 @@
-"""Request and response shapes, and the one function that turns a request body into a model.
+"""Request and response shapes, and the one function that turns an Avito body into a model.
 
-Bodies are parsed as JSON whatever the Content-Type says: Avito clients send bare `curl -d`.
+Avito bodies are parsed as JSON whatever the Content-Type says: its clients send bare `curl -d`.
+Every shape of both APIs derives from `Model`, which holds every string field to the one rule
+for strings (core.users.check_characters) and refuses unknown fields; Avito bodies derive from
+`LenientModel`, which ignores them instead.
 """
 
 from __future__ import annotations
@@ -10,12 +13,24 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
-from chatd.api.errors import BadRequest, describe_validation_error
+from chatd.api.errors import EMPTY_BODY, BadRequest, describe_validation_error, json_type
+from chatd.core.errors import InvalidInput
+from chatd.core.users import INT64_MAX, check_characters
 
-MAX_ID = 2**63 - 1
+MAX_ID = INT64_MAX
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
@@ -41,29 +56,48 @@ Id = Annotated[
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """The base of every shape: frozen, unknown fields refused, and no string field holding a
+    NUL or a surrogate (refused with the field's own code, as the core would: `invalid_text`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable_strings(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            try:
+                check_characters(value, field=info.field_name or "value")
+            except InvalidInput as exc:
+                raise PydanticCustomError("characters", exc.message, {"code": exc.code}) from exc
+        return value
 
 
-class UserAdd(Model):
+class LenientModel(Model):
+    """An Avito body: its clients send fields it does not know, and those are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class UserAdd(LenientModel):
     username: StrictStr = Field(examples=["user_1"])
 
 
-class ChatAdd(Model):
+class ChatAdd(LenientModel):
     name: StrictStr = Field(examples=["chat_1"])
     users: list[Id] = Field(examples=[[1, 2]])
 
 
-class MessageAdd(Model):
+class MessageAdd(LenientModel):
     chat: Id
     author: Id
     text: StrictStr = Field(examples=["hi"])
 
 
-class ChatsGet(Model):
+class ChatsGet(LenientModel):
     user: Id
 
 
-class MessagesGet(Model):
+class MessagesGet(LenientModel):
     chat: Id
     limit: StrictInt | None = Field(default=None, ge=1, le=1000)
     before: Id | None = None
@@ -106,38 +140,21 @@ async def parse_body(request: Request, model: type[M]) -> M:
     """The body validated as `model`, or BadRequest naming the first offending field."""
     raw = await request.body()
     if not raw.strip():
-        raise BadRequest("request body is empty: send a JSON object", code="empty_body")
+        raise BadRequest(EMPTY_BODY, code="empty_body")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise BadRequest(
-            f"request body must be a JSON object, got {_json_type(data)}", code="invalid_body"
+            f"request body must be a JSON object, got {json_type(data)}", code="invalid_body"
         )
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        raise BadRequest(_describe(exc), code=_code(exc)) from exc
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
-
-
-def _code(exc: PydanticValidationError) -> str:
-    first = exc.errors()[0]
-    return "missing_field" if first["type"] == "missing" else "invalid_field"
-
-
-def _describe(exc: PydanticValidationError) -> str:
-    first = exc.errors()[0]
-    return describe_validation_error(tuple(first["loc"]), first["type"], first["msg"])
+        first = exc.errors()[0]
+        code, message = describe_validation_error(tuple(first["loc"]), first)
+        raise BadRequest(message, code=code) from exc
 
 
 def openapi_body(model: type[Model]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from chatd.core.errors import (
 )
 from chatd.core.models import Account, Caller, Role, UserId
 from chatd.core.ports import PasswordHasher, Store
-from chatd.core.users import USERNAME_MAX, check_name, username_key
+from chatd.core.users import USERNAME_MAX, check_characters, check_name, username_key
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -38,7 +38,9 @@ class Session(NamedTuple):
 
 
 def check_password(password: str) -> str:
-    """The password, or InvalidInput when it is outside 8..1024 characters."""
+    """The password, or InvalidInput when it is outside 8..1024 characters or holds a NUL or a
+    surrogate."""
+    check_characters(password, field="password")
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise InvalidInput(
             f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long",
@@ -49,7 +51,7 @@ def check_password(password: str) -> str:
 
 def check_email(email: str) -> str:
     """The trimmed address, or InvalidInput when it does not look like one."""
-    address = email.strip()
+    address = check_characters(email, field="email").strip()
     if len(address) > EMAIL_MAX or not _EMAIL.fullmatch(address):
         raise InvalidInput(f"email is not a valid address: {email!r}", code="invalid_email")
     return address
@@ -90,7 +92,10 @@ class Accounts:
 
     async def log_in(self, username: str, password: str) -> Session:
         """A new token. Raises Unauthenticated (same answer, same time, for a wrong username
-        or a wrong password) or UserBlocked."""
+        or a wrong password), UserBlocked, or InvalidInput for a NUL or a surrogate (no name
+        or password holds one)."""
+        check_characters(username, field="username")
+        check_characters(password, field="password")
         credentials = await self.store.find_credentials(username_key(username.strip()))
         known_hash = credentials.password_hash if credentials else None
         if self._dummy_hash is None:
@@ -146,6 +151,14 @@ class Accounts:
         if user == caller.id:
             raise Forbidden("moderators cannot block themselves", code="cannot_block_self")
         await self.store.set_blocked(user, clock.now() if blocked else None)
+
+    async def set_blocked_by_operator(self, username: str, blocked: bool) -> Account:
+        """Blocks or unblocks a user by name, as the operator of the server (the command line,
+        like set_role): no moderator is needed and any account may be blocked. Raises
+        InvalidInput for an unknown name."""
+        account = await self.find_by_name(username)
+        await self.store.set_blocked(account.id, clock.now() if blocked else None)
+        return await self.store.get_account(account.id)
 
 
 async def me(store: Store, caller: Caller) -> Account:

@@ -8,7 +8,7 @@ from chatd.core import clock
 from chatd.core.errors import ChatIsPrivate, ChatNotFound, Forbidden, InvalidInput, NotAMember
 from chatd.core.models import Caller, ChatId, ChatInfo, ChatListCursor, UserId
 from chatd.core.ports import Store
-from chatd.core.users import check_name
+from chatd.core.users import INT64_MAX, check_name
 
 CHAT_NAME_MAX = 128
 
@@ -116,8 +116,8 @@ async def delete_chat(store: Store, caller: Caller, chat: ChatId) -> None:
 
 async def mark_read(store: Store, caller: Caller, chat: ChatId, seq: int) -> ChatInfo:
     """Marks everything up to `seq` as read for the caller (markers only move forward)."""
-    if seq < 0:
-        raise InvalidInput("seq must not be negative", code="invalid_seq")
+    if not 0 <= seq <= INT64_MAX:
+        raise InvalidInput(f"seq must be between 0 and {INT64_MAX}", code="invalid_seq")
     info = await access_chat(store, caller, chat)
     if not info.is_member:
         raise NotAMember(caller.id, chat)

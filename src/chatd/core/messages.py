@@ -9,19 +9,20 @@ from chatd.core.chats import access_chat
 from chatd.core.errors import ChatNotFound, Forbidden, InvalidInput, MessageDeleted, MessageNotFound
 from chatd.core.models import Caller, ChatId, Message, MessageId, Page, SeqPage, UserId
 from chatd.core.ports import Store
+from chatd.core.users import INT64_MAX, check_characters
 
 PAGE_MAX = 1000
 SEQ_PAGE_MAX = 100
+SEQ_MAX = INT64_MAX  # a seq is stored as a 64-bit integer, like an id
 STREAM_BATCH = 1000
 
 
 def check_text(text: str, max_length: int) -> str:
-    """The text unchanged (stored byte-exact), or InvalidInput when blank or too long."""
+    """The text unchanged (stored byte-exact), or InvalidInput when blank, too long, or holding
+    a NUL or a surrogate."""
     if not text.strip():
         raise InvalidInput("text must not be empty or blank", code="invalid_text")
-    if "\x00" in text:
-        # PostgreSQL cannot store NUL in text; refuse it on every database alike.
-        raise InvalidInput("text must not contain NUL characters", code="invalid_text")
+    check_characters(text, field="text")
     if len(text) > max_length:
         raise InvalidInput(
             f"text must be at most {max_length} characters, got {len(text)}",
@@ -84,8 +85,8 @@ def check_seq_page(page: SeqPage) -> SeqPage:
             f"limit must be between 1 and {SEQ_PAGE_MAX}, got {page.limit}", code="invalid_limit"
         )
     for name, value in (("before_seq", page.before_seq), ("after_seq", page.after_seq)):
-        if value is not None and value < 0:
-            raise InvalidInput(f"{name} must not be negative", code="invalid_cursor")
+        if value is not None and not 0 <= value <= SEQ_MAX:
+            raise InvalidInput(f"{name} must be between 0 and {SEQ_MAX}", code="invalid_cursor")
     return page
 
 

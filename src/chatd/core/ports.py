@@ -8,10 +8,11 @@ write also records the pending idempotent request, if any, in its transaction
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from chatd.core.events import StreamPage
 from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import (
     Account,
@@ -57,6 +58,11 @@ class AccountStore(Protocol):
         ...
 
     async def find_account(self, username_key: str) -> Account | None: ...
+
+    async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
+        """Accounts whose username key starts with `key_prefix` (taken literally: `%` and `_`
+        are no wildcards), ordered by the key; all of them when `limit` is None."""
+        ...
 
     async def find_credentials(self, username_key: str) -> Credentials | None: ...
 
@@ -184,5 +190,28 @@ class IdempotencyStore(Protocol):
     async def purge_idempotency_keys(self, before: datetime) -> int: ...
 
 
-class Store(AccountStore, ChatStore, MessageStore, IdempotencyStore, Protocol):
+class ChangeLog(Protocol):
+    async def read_stream(self, user: UserId, after: int, limit: int) -> StreamPage:
+        """Up to `limit` of the user's changes after `after`, oldest first: those addressed to
+        the user, and those of the chats the user is a member of now."""
+        ...
+
+    async def change_positions(self) -> tuple[int, int]:
+        """The log's last position given out, and the last one pruned."""
+        ...
+
+    async def user_chat_ids(self, user: UserId) -> list[ChatId]: ...
+
+    async def prune_changes(self, before: datetime) -> int:
+        """Forgets a batch of the oldest changes logged before `before`; how many."""
+        ...
+
+
+class Notifier(Protocol):
+    """Told after each commit which topics (core/events.py) got changes, up to which pos."""
+
+    async def publish(self, topics: Iterable[str], pos: int) -> None: ...
+
+
+class Store(AccountStore, ChatStore, MessageStore, IdempotencyStore, ChangeLog, Protocol):
     """Everything the core stores."""

@@ -1,20 +1,42 @@
-"""Users: who they are and how they are named."""
+"""Users: who they are and how they are named; and the one rule every incoming string obeys
+(check_characters), which check_name and the other core checks build on."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from chatd.core import clock
 from chatd.core.errors import InvalidInput
-from chatd.core.models import UserId
+from chatd.core.models import Account, UserId
 from chatd.core.ports import Store
 
 USERNAME_MAX = 64
+LOOKUP_LIMIT_DEFAULT = 10
+LOOKUP_LIMIT_MAX = 20  # a prefix search finds a few names; it is no directory to page through
+
+# Ids and seqs are signed 64-bit integers (BIGINT): no larger one can be stored or exist.
+INT64_MAX = 2**63 - 1
+
+# NUL: PostgreSQL text cannot hold it. Surrogates: no UTF-8 encodes them, yet a JSON parser may
+# hand over a lone "\ud800" escape as one.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def check_characters(value: str, *, field: str) -> str:
+    """The value, or InvalidInput (`invalid_<field>`) when it holds a NUL or a surrogate: the
+    one rule for every string that comes in, so both databases store the same strings."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return value
+    nul = found.group() == "\x00"
+    what = "the NUL control character" if nul else "lone surrogates (\\ud800-\\udfff)"
+    raise InvalidInput(f"{field} must not contain {what}", code=f"invalid_{field}")
 
 
 def check_name(value: str, *, field: str, max_length: int) -> str:
     """The trimmed name, or InvalidInput when it is empty, too long or has control characters."""
-    name = value.strip()
+    name = check_characters(value, field=field).strip()
     if not name:
         raise InvalidInput(f"{field} must not be empty", code=f"invalid_{field}")
     if len(name) > max_length:
@@ -40,3 +62,35 @@ async def add_user(store: Store, username: str) -> UserId:
     """Registers a user. Raises InvalidInput or UsernameTaken."""
     name = check_name(username, field="username", max_length=USERNAME_MAX)
     return await store.add_user(name, username_key(name), clock.now())
+
+
+async def find_users(
+    store: Store,
+    *,
+    username: str | None = None,
+    prefix: str | None = None,
+    limit: int = LOOKUP_LIMIT_DEFAULT,
+) -> list[Account]:
+    """The account named `username` (ignoring case, as names clash), or up to `limit` accounts
+    whose names start with `prefix` (ignoring case), ordered by name. Raises InvalidInput unless
+    exactly one of the two is given and not blank, or when `limit` is outside 1..20."""
+    if (username is None) == (prefix is None):
+        raise InvalidInput("give exactly one of username and prefix", code="invalid_query")
+    if prefix is None:
+        name = check_characters(username or "", field="username").strip()
+        if not name:
+            raise InvalidInput("username must not be empty", code="invalid_username")
+        account = await store.find_account(username_key(name))
+        return [] if account is None else [account]
+    # Only leading blanks go: names are trimmed, but "bob " may begin "bob smith".
+    key = username_key(check_characters(prefix, field="prefix").lstrip())
+    if not key:
+        raise InvalidInput("prefix must not be empty", code="invalid_prefix")
+    if not 1 <= limit <= LOOKUP_LIMIT_MAX:
+        raise InvalidInput(f"limit must be 1 to {LOOKUP_LIMIT_MAX}", code="invalid_limit")
+    return await store.list_accounts(key, limit)
+
+
+async def list_users(store: Store) -> list[Account]:
+    """Every account, oldest first (for the operator: `chatd users list`)."""
+    return sorted(await store.list_accounts(), key=lambda account: account.id)

@@ -6,7 +6,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from chatd.core import events
 from chatd.core.errors import UserNotFound
+from chatd.core.events import Change, Written
 from chatd.core.models import Account, Caller, Credentials, UserId
 from chatd.storage.tables import auth_tokens, users
 
@@ -76,12 +78,28 @@ def find_caller(conn: sa.Connection, token_hash: str, now: datetime) -> Caller |
     return None if row is None else Caller(row.id, row.role, row.token_id)
 
 
-def set_blocked(conn: sa.Connection, user: UserId, blocked_at: datetime | None) -> None:
+def set_blocked(conn: sa.Connection, user: UserId, blocked_at: datetime | None) -> Written[None]:
     update_user(conn, user, blocked_at=blocked_at)
-    if blocked_at is not None:
-        # Unblocking must not revive tokens that may be why the account was blocked.
-        conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user))
+    if blocked_at is None:
+        return Written(None, [])
+    # Unblocking must not revive tokens that may be why the account was blocked.
+    conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user))
+    # Closes the user's open streams.
+    return Written(None, [Change(events.USER_BLOCKED, None, user)])
 
 
 def delete_token(conn: sa.Connection, token_id: int) -> None:
     conn.execute(auth_tokens.delete().where(auth_tokens.c.id == token_id))
+
+
+def list_accounts(conn: sa.Connection, key_prefix: str, limit: int | None) -> list[Account]:
+    """Accounts whose username key starts with `key_prefix` (LIKE wildcards in it are literal),
+    in code point order of the key on both databases."""
+    key = users.c.username_key
+    # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the code
+    # point order SQLite's default BINARY collation uses.
+    order = key.collate("C") if conn.dialect.name == "postgresql" else key
+    query = sa.select(*_ACCOUNT_COLUMNS).order_by(order).limit(limit)
+    if key_prefix:
+        query = query.where(key.startswith(key_prefix, autoescape=True))
+    return [Account(*row) for row in conn.execute(query)]

@@ -16,7 +16,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from chatd.core import events
 from chatd.core.errors import ChatNotFound
+from chatd.core.events import Change, Written
 from chatd.core.models import ChatId, ChatInfo, ChatListCursor, Message, UserId
 from chatd.storage.lookups import insert_id, require_users
 from chatd.storage.tables import chat_members, chats, messages, users
@@ -55,12 +57,12 @@ def create_chat(
     members: Sequence[UserId],
     now: datetime,
     owner: UserId | None = None,
-) -> int:
+) -> Written[int]:
     require_users(conn, members)
     values = {"name": name, "created_at": now, "last_message_at": now, "owner_id": owner}
     chat_id = insert_id(conn, chats, values)
     _add_members(conn, chat_id, members, now)
-    return chat_id
+    return Written(chat_id, events.for_users(events.CHAT_CREATED, chat_id, set(members)))
 
 
 def create_group(
@@ -70,9 +72,9 @@ def create_group(
     members: Sequence[UserId],
     now: datetime,
     owner: UserId,
-) -> ChatInfo:
-    chat = create_chat(conn, name, members, now, owner)
-    return _info_after_write(conn, query, owner, chat)
+) -> Written[ChatInfo]:
+    chat, created = create_chat(conn, name, members, now, owner)
+    return Written(_info_after_write(conn, query, owner, chat), created)
 
 
 def _info_after_write(
@@ -187,17 +189,14 @@ def update_chat(
     name: str | None,
     members: Sequence[UserId] | None,
     now: datetime,
-) -> None:
+) -> list[Change]:
     lock_chat(conn, chat)
     if name is not None:
         conn.execute(chats.update().where(chats.c.id == chat).values(name=name))
+    changed = [Change(events.CHAT_UPDATED, chat)]
     if members is not None:
         require_users(conn, members)
-        current = set(
-            conn.execute(
-                sa.select(chat_members.c.user_id).where(chat_members.c.chat_id == chat)
-            ).scalars()
-        )
+        current = set(_member_ids(conn, chat))
         gone = current - set(members)
         if gone:
             conn.execute(
@@ -205,7 +204,21 @@ def update_chat(
                     chat_members.c.chat_id == chat, chat_members.c.user_id.in_(gone)
                 )
             )
-        _add_members(conn, chat, [u for u in members if u not in current], now)
+        added = [u for u in members if u not in current]
+        _add_members(conn, chat, added, now)
+        changed += events.for_users(events.MEMBER_ADDED, chat, set(added))
+        changed += events.for_users(events.MEMBER_REMOVED, chat, gone)
+    return changed
+
+
+def chat_ids_of(conn: sa.Connection, user: UserId) -> list[ChatId]:
+    query = sa.select(chat_members.c.chat_id).where(chat_members.c.user_id == user)
+    return list(conn.execute(query).scalars())
+
+
+def _member_ids(conn: sa.Connection, chat: ChatId) -> list[UserId]:
+    query = sa.select(chat_members.c.user_id).where(chat_members.c.chat_id == chat)
+    return list(conn.execute(query).scalars())
 
 
 def update_chat_for(
@@ -216,13 +229,13 @@ def update_chat_for(
     members: Sequence[UserId] | None,
     now: datetime,
     viewer: UserId,
-) -> ChatInfo:
+) -> Written[ChatInfo]:
     """update_chat, then the chat as `viewer` sees it, in the same transaction."""
-    update_chat(conn, chat, name, members, now)
-    return _info_after_write(conn, query, viewer, chat)
+    changed = update_chat(conn, chat, name, members, now)
+    return Written(_info_after_write(conn, query, viewer, chat), changed)
 
 
-def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
+def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> Written[None]:
     lock_chat(conn, chat)
     conn.execute(
         chat_members.delete().where(chat_members.c.chat_id == chat, chat_members.c.user_id == user)
@@ -238,21 +251,28 @@ def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> None:
         .limit(1)
     ).scalar()
     if successor is None:
-        delete_chat(conn, chat)
-        return
+        return Written(
+            None, [*delete_chat(conn, chat).changes, Change(events.CHAT_DELETED, chat, user)]
+        )
     conn.execute(
         chats.update()
         .where(chats.c.id == chat, chats.c.owner_id == user)
         .values(owner_id=successor)
     )
+    return Written(
+        None, [Change(events.MEMBER_REMOVED, chat, user), Change(events.CHAT_UPDATED, chat)]
+    )
 
 
-def delete_chat(conn: sa.Connection, chat: ChatId) -> None:
+def delete_chat(conn: sa.Connection, chat: ChatId) -> Written[None]:
     lock_chat(conn, chat)
+    members = _member_ids(conn, chat)
     # Explicit rather than by foreign-key cascade: the same on every database and connection.
     conn.execute(messages.delete().where(messages.c.chat_id == chat))
     conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
     conn.execute(chats.delete().where(chats.c.id == chat))
+    # Addressed to each member: once the chat is gone, nobody is its member any more.
+    return Written(None, events.for_users(events.CHAT_DELETED, chat, set(members)))
 
 
 def mark_read(conn: sa.Connection, chat: ChatId, user: UserId, seq: int) -> int:
@@ -274,32 +294,35 @@ def mark_read(conn: sa.Connection, chat: ChatId, user: UserId, seq: int) -> int:
 
 def mark_read_for(
     conn: sa.Connection, query: sa.Select[Any], chat: ChatId, user: UserId, seq: int
-) -> ChatInfo:
+) -> Written[ChatInfo]:
     """mark_read, then the chat as the user sees it, in the same transaction."""
-    mark_read(conn, chat, user, seq)
-    return _info_after_write(conn, query, user, chat)
+    marker = mark_read(conn, chat, user, seq)
+    info = _info_after_write(conn, query, user, chat)
+    return Written(info, [Change(events.CHAT_READ, chat, user, seq=marker)])
 
 
 def post_direct(
     conn: sa.Connection,
-    post: Callable[[sa.Connection, ChatId, UserId, str, datetime], Message],
+    post: Callable[[sa.Connection, ChatId, UserId, str, datetime], Written[Message]],
     author: UserId,
     to: UserId,
     text: str,
     now: datetime,
-) -> Message:
+) -> Written[Message]:
     """Sends to the pair's private chat, creating it first if needed: one transaction, so a
     refused send leaves no empty chat behind."""
-    return post(conn, direct_chat(conn, author, to, now), author, text, now)
+    chat, created = direct_chat(conn, author, to, now)
+    sent, posted = post(conn, chat, author, text, now)
+    return Written(sent, created + posted)
 
 
-def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) -> ChatId:
+def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) -> Written[ChatId]:
     low, high = sorted((one, other))
     found = conn.execute(
         sa.select(chats.c.id).where(chats.c.direct_low == low, chats.c.direct_high == high)
     ).scalar()
     if found is not None:
-        return int(found)
+        return Written(int(found), [])
     require_users(conn, [low, high])
     values = {
         "name": None,
@@ -311,4 +334,4 @@ def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) 
     }
     chat_id = insert_id(conn, chats, values)
     _add_members(conn, chat_id, [low, high], now)
-    return chat_id
+    return Written(chat_id, events.for_users(events.CHAT_CREATED, chat_id, {low, high}))

@@ -100,10 +100,11 @@ class SqliteDatabase:
     def __init__(self, url: sa.URL, synchronous: str) -> None:
         ensure_sqlite_directory(url)
         pragmas = (
+            # First: the next pragma may wait on the writer's lock, and must not fail at once.
+            "PRAGMA busy_timeout=10000",
             "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
         )
 
         def on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from chatd.core import events
 from chatd.core.errors import ChatNotFound, MessageNotFound, NotAMember, UserBlocked, UserNotFound
+from chatd.core.events import Change, Written
 from chatd.core.models import ChatId, Message, MessageId, Page, SeqPage, UserId
 from chatd.storage.lookups import exists
 from chatd.storage.tables import Timestamp, chat_members, chats, messages, users
@@ -93,20 +95,24 @@ MESSAGE_COLUMNS = (
 _visible = messages.c.deleted_at.is_(None)
 
 
+def _sent(message: Message) -> Written[Message]:
+    return Written(message, [Change(events.MESSAGE_CREATED, message.chat, message=message.id)])
+
+
 def post_one_statement(
     conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
-) -> Message:
+) -> Written[Message]:
     params = {"chat": chat, "author": author, "now": now, "text": text}
     row = conn.execute(_BUMP_INSERT_MARK, params).first()
     if row is None:
         _explain_refused_send(conn, chat, author)
     assert row is not None
-    return Message(row.id, chat, row.seq, author, text, row.created_at)
+    return _sent(Message(row.id, chat, row.seq, author, text, row.created_at))
 
 
 def post_three_statements(
     conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
-) -> Message:
+) -> Written[Message]:
     bumped = conn.execute(_BUMP_CHAT, {"chat": chat, "author": author, "now": now}).first()
     if bumped is None:
         _explain_refused_send(conn, chat, author)
@@ -121,7 +127,7 @@ def post_three_statements(
     }
     message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
     conn.execute(_MARK_AUTHOR_READ, {"chat": chat, "author": author, "seq": seq})
-    return Message(message_id, chat, seq, author, text, created_at)
+    return _sent(Message(message_id, chat, seq, author, text, created_at))
 
 
 def _explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> None:
@@ -227,7 +233,9 @@ def find_message(conn: sa.Connection, message: MessageId) -> Message | None:
     return None if row is None else Message(*row)
 
 
-def edit_message(conn: sa.Connection, message: MessageId, text: str, now: datetime) -> Message:
+def edit_message(
+    conn: sa.Connection, message: MessageId, text: str, now: datetime
+) -> Written[Message]:
     row = conn.execute(
         messages.update()
         .where(messages.c.id == message, _visible)
@@ -236,11 +244,18 @@ def edit_message(conn: sa.Connection, message: MessageId, text: str, now: dateti
     ).first()
     if row is None:
         raise MessageNotFound(message)
-    return Message(*row)
+    edited = Message(*row)
+    return Written(edited, [Change(events.MESSAGE_EDITED, edited.chat, message=message)])
 
 
-def delete_message(conn: sa.Connection, message: MessageId, now: datetime) -> None:
+def delete_message(conn: sa.Connection, message: MessageId, now: datetime) -> Written[None]:
     # A tombstone: the text goes, the seq stays, so histories stay gap-free.
-    conn.execute(
-        messages.update().where(messages.c.id == message, _visible).values(text="", deleted_at=now)
-    )
+    chat = conn.execute(
+        messages.update()
+        .where(messages.c.id == message, _visible)
+        .values(text="", deleted_at=now)
+        .returning(messages.c.chat_id)
+    ).scalar()
+    if chat is None:  # already a tombstone: nothing happened
+        return Written(None, [])
+    return Written(None, [Change(events.MESSAGE_DELETED, chat, message=message)])

@@ -5,18 +5,24 @@ Each operation is a plain function of a `Connection` (in accounts.py, chats.py, 
 are built once with bind parameters, so a request only binds values. Driver errors (unique
 violations) become core errors here and nowhere else.
 
-Every write goes through `_write`, which also records the request's idempotency key and reply in
-the write's own transaction when the request carries one (core/idempotency.py).
+Every write goes through `_write`, the one write path:
+
+    work(conn, ...) -> Written(result, changes)     the change itself (accounts/chats/history.py)
+    changes.append(...)                              its entries in the change log
+    idempotency.record(...)                          the request's key and reply, if it has one
+    COMMIT
+    notifier.publish(topics, pos)                    only now: a listener may read the log at once
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 
+from chatd.core import clock
 from chatd.core.errors import (
     ChatNameTaken,
     ChatNotFound,
@@ -24,6 +30,7 @@ from chatd.core.errors import (
     UsernameTaken,
     UserNotFound,
 )
+from chatd.core.events import Change, StreamPage, Written
 from chatd.core.idempotency import Receipt, Reply, pending
 from chatd.core.models import (
     Account,
@@ -40,7 +47,8 @@ from chatd.core.models import (
     SeqPage,
     UserId,
 )
-from chatd.storage import accounts, chats, documents, history, idempotency
+from chatd.core.ports import Notifier
+from chatd.storage import accounts, changes, chats, documents, history, idempotency
 from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
 from chatd.storage.tables import users
@@ -57,25 +65,33 @@ def _violates(exc: sa.exc.IntegrityError, table: str, column: str) -> bool:
 
 
 class SqlStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, notifier: Notifier | None = None) -> None:
         self.db = db
+        self.notifier = notifier
         one_statement = db.dialect == "postgresql"
         self._post = history.post_one_statement if one_statement else history.post_three_statements
-        self._write_post = db.write_one if one_statement else db.write
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)
         self._all_chat_infos = chats.chat_info_query(db.dialect, everyone=True)
 
     async def _write(
-        self, work: Callable[Concatenate[sa.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+        self,
+        work: Callable[Concatenate[sa.Connection, P], Written[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
     ) -> T:
-        """Runs `work` in one transaction; with an idempotent request pending, the same
-        transaction renders the reply and records the key with it. Raises IdempotencyKeyInUse
-        (and writes nothing) when a request with the same key committed first."""
+        """Runs `work`, logs its changes and, with an idempotent request pending, records its
+        key and reply, all in one transaction; then publishes the changes. Raises
+        IdempotencyKeyInUse (and writes nothing) when a request with the same key committed
+        first."""
         receipt = pending.get()
-        if receipt is None or not receipt.wants_record():
-            return await self.db.write(work, *args, **kwargs)
-        result, receipt.reply = await self.db.write(_with_record, receipt, work, *args, **kwargs)
-        return cast(T, result)
+        if receipt is not None and not receipt.wants_record():
+            receipt = None
+        done = await self.db.write(_transaction, receipt, work, *args, **kwargs)
+        if receipt is not None:
+            receipt.reply = done.reply
+        if done.last_pos is not None and self.notifier is not None:
+            await self.notifier.publish({c.topic for c in done.changes}, done.last_pos)
+        return cast(T, done.result)
 
     # Accounts
 
@@ -98,7 +114,7 @@ class SqlStore:
             "role": role,
         }
         try:
-            return await self._write(insert_id, users, values)
+            return await self._write(_unlogged(insert_id), users, values)
         except sa.exc.IntegrityError as exc:
             raise UsernameTaken(username) from exc
 
@@ -108,14 +124,17 @@ class SqlStore:
     async def find_account(self, username_key: str) -> Account | None:
         return await self.db.read(accounts.find_account, username_key)
 
+    async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
+        return await self.db.read(accounts.list_accounts, key_prefix, limit)
+
     async def find_credentials(self, username_key: str) -> Credentials | None:
         return await self.db.read(accounts.find_credentials, username_key)
 
     async def set_password_hash(self, user: UserId, password_hash: str) -> None:
-        await self._write(accounts.update_user, user, password_hash=password_hash)
+        await self._write(_unlogged(accounts.update_user), user, password_hash=password_hash)
 
     async def set_role(self, user: UserId, role: Role) -> None:
-        await self._write(accounts.update_user, user, role=role)
+        await self._write(_unlogged(accounts.update_user), user, role=role)
 
     async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
         await self._write(accounts.set_blocked, user, blocked_at)
@@ -123,13 +142,13 @@ class SqlStore:
     async def add_token(
         self, user: UserId, token_hash: str, now: datetime, expires_at: datetime
     ) -> None:
-        await self._write(accounts.add_token, user, token_hash, now, expires_at)
+        await self._write(_unlogged(accounts.add_token), user, token_hash, now, expires_at)
 
     async def find_caller(self, token_hash: str, now: datetime) -> Caller | None:
         return await self.db.read(accounts.find_caller, token_hash, now)
 
     async def delete_token(self, token_id: int) -> None:
-        await self._write(accounts.delete_token, token_id)
+        await self._write(_unlogged(accounts.delete_token), token_id)
 
     # Chats
 
@@ -200,10 +219,7 @@ class SqlStore:
     # Messages
 
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
-        receipt = pending.get()
-        if receipt is not None and receipt.wants_record():
-            return await self._write(self._post, chat, author, text, now)
-        return await self._write_post(self._post, chat, author, text, now)
+        return await self._write(self._post, chat, author, text, now)
 
     async def post_direct(self, author: UserId, to: UserId, text: str, now: datetime) -> Message:
         args = (self._post, author, to, text, now)
@@ -256,20 +272,54 @@ class SqlStore:
             return None
         return await self.find_idempotency_record(receipt.user, receipt.key, receipt.expired_before)
 
+    # The change log
+
+    async def read_stream(self, user: UserId, after: int, limit: int) -> StreamPage:
+        return await self.db.read(changes.stream, self._all_chat_infos, user, after, limit)
+
+    async def change_positions(self) -> tuple[int, int]:
+        return await self.db.read(changes.positions)
+
+    async def user_chat_ids(self, user: UserId) -> list[ChatId]:
+        return await self.db.read(chats.chat_ids_of, user)
+
+    async def prune_changes(self, before: datetime) -> int:
+        return await self.db.write(changes.prune, before)
+
     async def purge_idempotency_keys(self, before: datetime) -> int:
         return await self.db.write(idempotency.purge, before)
 
 
-def _with_record(
+class _Done(NamedTuple):
+    result: Any
+    changes: list[Change]
+    last_pos: int | None
+    reply: Reply | None
+
+
+def _transaction(
     conn: sa.Connection,
-    receipt: Receipt,
-    work: Callable[..., Any],
+    receipt: Receipt | None,
+    work: Callable[..., Written[Any]],
     *args: Any,
     **kwargs: Any,
-) -> tuple[Any, Reply]:
-    result = work(conn, *args, **kwargs)
-    assert receipt.render is not None
-    reply = receipt.render(result)
-    if not idempotency.record(conn, receipt, reply):
-        raise IdempotencyKeyInUse(receipt.key)  # rolls the write back
-    return result, reply
+) -> _Done:
+    result, logged = work(conn, *args, **kwargs)
+    reply = None
+    if receipt is not None:
+        assert receipt.render is not None
+        reply = receipt.render(result)
+        if not idempotency.record(conn, receipt, reply):
+            raise IdempotencyKeyInUse(receipt.key)  # rolls the write back
+    # Last: the log's position is taken under a lock held until commit (storage/changes.py).
+    last_pos = changes.append(conn, logged, clock.now())
+    return _Done(result, logged, last_pos, reply)
+
+
+def _unlogged(work: Callable[P, T]) -> Callable[P, Written[T]]:
+    """A write that changes nothing a stream shows (accounts, tokens)."""
+
+    def logged(*args: P.args, **kwargs: P.kwargs) -> Written[T]:
+        return Written(work(*args, **kwargs), [])
+
+    return logged

@@ -123,6 +123,9 @@ chat_members = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     # Everything up to this seq is read; unread_count is the chat's last_seq minus this.
     sa.Column("last_read_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # The change log's position of the user's joining: their stream shows the chat's changes
+    # from there on (storage/changes.py), not those of before, nor of a time they were out.
+    sa.Column("joined_pos", sa.BigInteger, nullable=False, server_default="0"),
     # "Which chats is this user in" reads this index, never the whole table.
     sa.Index(None, "user_id", "chat_id"),
 )
@@ -156,4 +159,33 @@ idempotency_keys = sa.Table(
     sa.Column("body", sa.LargeBinary),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index(None, "created_at"),
+)
+
+# The change log (core/events.py). `pos` is given out under the one row of `change_log`, taken
+# last in every writing transaction, so positions are in commit order: a reader that has seen
+# pos N+1 can never later find N appear. No foreign keys: a change outlives its chat or message
+# (a deleted chat's members still hear `chat.deleted`) until the log is pruned.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("pos", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("chat_id", Id),  # NULL only for changes about a user alone (user.blocked)
+    sa.Column("user_id", Id),  # addressed to this user; NULL: to the chat's members
+    sa.Column("message_id", Id),
+    sa.Column("seq", sa.BigInteger),
+    sa.Column("created_at", Timestamp, nullable=False),
+    # A user's stream reads the changes of their chats and those addressed to them, by pos.
+    sa.Index(None, "chat_id", "pos"),
+    sa.Index(None, "user_id", "pos"),
+)
+
+change_log = sa.Table(
+    "change_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("last_pos", sa.BigInteger, nullable=False, server_default="0"),
+    # Changes up to here have been pruned: a stream resuming before it must resync.
+    sa.Column("pruned_pos", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint("id = 1", name="one_row"),
 )

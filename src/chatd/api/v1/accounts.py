@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
 
 from chatd.api import render
 from chatd.api.auth import CallerDep, accounts_of
@@ -11,9 +13,11 @@ from chatd.api.docs import error_responses
 from chatd.api.ratelimit import add_headers, client_address, limits_of
 from chatd.api.replies import replies
 from chatd.api.schemas import Id
-from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut
+from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut, UserList
 from chatd.core import accounts as core_accounts
+from chatd.core import users as core_users
 from chatd.core.errors import Unauthenticated
+from chatd.core.models import Account
 from chatd.core.users import username_key
 
 router = APIRouter(tags=["Accounts"])
@@ -96,3 +100,37 @@ async def block(user_id: Id, caller: CallerDep, request: Request) -> None:
 @replies(204)
 async def unblock(user_id: Id, caller: CallerDep, request: Request) -> None:
     await accounts_of(request).set_blocked(caller, user_id, blocked=False)
+
+
+@router.get(
+    "/users",
+    response_model=UserList,
+    responses=error_responses(401),
+    summary="Find users: by exact username (ignoring case) or by the start of their username",
+)
+async def find_users(
+    caller: CallerDep,  # logged-in users only: this is how they learn each other's ids
+    request: Request,
+    username: Annotated[
+        str | None, Query(description="The exact username, ignoring case", examples=["Alice"])
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        Query(description="The start of usernames, ignoring case; % and _ are literal"),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=core_users.LOOKUP_LIMIT_MAX, description="At most this many (prefix)"),
+    ] = core_users.LOOKUP_LIMIT_DEFAULT,
+) -> Response:
+    found = await core_users.find_users(
+        store_of(request), username=username, prefix=prefix, limit=limit
+    )
+    return render.json({"users": [_profile(account) for account in found]})
+
+
+def _profile(account: Account) -> dict[str, Any]:
+    """What others see of an account: all but the email, which is for its owner (see README)."""
+    shown = render.account(account)
+    del shown["email"]
+    return shown

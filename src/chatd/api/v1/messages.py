@@ -31,8 +31,8 @@ async def history(
     caller: CallerDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=messages.SEQ_PAGE_MAX)] = 20,
-    before_seq: Annotated[int | None, Query(ge=0)] = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    before_seq: Annotated[int | None, Query(ge=0, le=messages.SEQ_MAX)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=messages.SEQ_MAX)] = None,
 ) -> Response:
     page = SeqPage(limit=limit, before_seq=before_seq, after_seq=after_seq)
     found = await messages.history(store_of(request), caller, chat_id, page)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import Field, StrictInt, StrictStr
 
-from chatd.api.schemas import Id
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from chatd.api.schemas import Id, Model
+from chatd.core.messages import SEQ_MAX
 
 
 class Registration(Model):
@@ -39,7 +36,7 @@ class NewMessage(Model):
 
 
 class ReadMarker(Model):
-    seq: StrictInt = Field(ge=0, examples=[42])
+    seq: StrictInt = Field(ge=0, le=SEQ_MAX, examples=[42])
 
 
 class AccountOut(Model):
@@ -108,3 +105,17 @@ class MessagePage(Model):
 class ChatWithMessages(ChatOut):
     messages: list[MessageOut]
     before_seq: int | None
+
+
+class ProfileOut(Model):
+    """What any logged-in user may see of another: no email, no password hash."""
+
+    id: int
+    username: str
+    role: str = Field(examples=["user"])
+    created_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
+    blocked: bool
+
+
+class UserList(Model):
+    users: list[ProfileOut] = Field(description="Ordered by name; empty when nobody matches")
