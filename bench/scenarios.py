@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bench.load import Load
 from bench.measurements import Results
-from bench.seed import BULK_CHATS, READER_CHATS, Seeded, seed
+from bench.seed import BULK_CHATS, CROWD, READER_CHATS, Seeded, seed
 from bench.series import Series, measure
 from bench.servers import ceiling_server, chatd_server
 from bench.wrk import fixed, wrk_series
@@ -26,6 +26,7 @@ PAGE = 100
 
 MESSAGES_ADD_ONE = "messages/add one chat"
 MESSAGES_ADD_RANDOM = f"messages/add random of {BULK_CHATS} chats"
+MESSAGES_ADD_BIG = f"messages/add one chat of {CROWD} members"
 USERS_ADD = "users/add"
 CHATS_ADD = "chats/add (2 users)"
 CEILING_FASTAPI = "FastAPI POST, fixed JSON"
@@ -127,12 +128,14 @@ def _ceiling(system: str, url: str, load: Load) -> list[Series]:
 
 def _sends(system: str, url: str, seeded: Seeded, load: Load) -> list[Series]:
     one = json.dumps({"chat": seeded.hot_chat, "author": seeded.author, "text": "hello from wrk"})
+    big = json.dumps({"chat": seeded.big_chat, "author": seeded.author, "text": "hello, crowd"})
     random_args = (str(seeded.bulk_first), str(seeded.bulk_last), str(seeded.author))
     return [
         wrk_series(system, scenario, url, script, args, c)
         for scenario, script, args in (
             (MESSAGES_ADD_ONE, "post.lua", fixed("/messages/add", one)),
             (MESSAGES_ADD_RANDOM, "messages_random.lua", fixed(*random_args)),
+            (MESSAGES_ADD_BIG, "post.lua", fixed("/messages/add", big)),
         )
         for c in load.connections
     ]

@@ -9,6 +9,7 @@ from bench.client import ApiClient
 READER_CHATS = 100  # chats/get answers a user in this many chats
 BULK_CHATS = 1000  # messages/add into random chats picks among these; bulk history lives here
 HISTORY_MESSAGES = 200  # messages/get with limit 100 pages through this chat
+CROWD = 1000  # members of the big chat: a send must cost the same there as into a chat of two
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Seeded:
     hot_chat: int  # messages/add into ONE chat
     bulk_first: int  # bulk chats are the ids bulk_first..bulk_last
     bulk_last: int
+    big_chat: int  # CROWD members, the author among them
 
 
 def seed(base_url: str) -> Seeded:
@@ -39,9 +41,11 @@ def seed(base_url: str) -> Seeded:
             api.post("/chats/add", {"name": f"bulk-{i}", "users": [author, peer]})["id"]
             for i in range(BULK_CHATS)
         ]
+        crowd = [api.post("/users/add", {"username": f"crowd-{i}"})["id"] for i in range(CROWD - 1)]
+        big = api.post("/chats/add", {"name": "big", "users": [author, *crowd]})["id"]
     finally:
         api.close()
     # The random-chat Lua script draws ids from a range: they must be contiguous.
     if bulk != list(range(bulk[0], bulk[0] + BULK_CHATS)):
         raise RuntimeError("bulk chat ids are not contiguous")
-    return Seeded(reader, author, peer, history, hot, bulk[0], bulk[-1])
+    return Seeded(reader, author, peer, history, hot, bulk[0], bulk[-1], big)

@@ -26,11 +26,14 @@ from chatd.config import Settings
 from chatd.core import clock
 from chatd.core.accounts import Accounts
 from chatd.passwords import Argon2Hasher
+from chatd.realtime.broker import open_broker
+from chatd.realtime.hub import Hub
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
 
 log = logging.getLogger("chatd")
 PURGE_EVERY = 600.0
+PRUNE_EVERY = 3600.0
 _SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
@@ -47,13 +50,26 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = open_database(settings)
         store = SqlStore(database)
+        hub = Hub(
+            open_broker(settings.broker_url, settings.database_url),
+            store,
+            settings.stream_sweep_seconds,
+        )
+        await hub.start()
+        store.notifier = hub  # from here on, every commit is published
         app.state.store = store
+        app.state.hub = hub
         app.state.accounts = build_accounts(store, settings)
-        purging = asyncio.create_task(_purge_idempotency_keys(store, settings))
+        chores = [
+            asyncio.create_task(_purge_idempotency_keys(store, settings)),
+            asyncio.create_task(_prune_changes(store, settings)),
+        ]
         try:
             yield
         finally:
-            purging.cancel()
+            for chore in chores:
+                chore.cancel()
+            await hub.close()
             await database.dispose()
 
     app = FastAPI(
@@ -115,6 +131,20 @@ async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
             log.debug("purged %d expired idempotency keys", purged)
         except Exception:  # a failed purge must not stop the next one
             log.exception("purging idempotency keys failed")
+
+
+async def _prune_changes(store: SqlStore, settings: Settings) -> None:
+    """Forgets changes past the retention, every PRUNE_EVERY seconds, a batch at a time."""
+    retention = timedelta(days=settings.change_retention_days)
+    while True:
+        try:
+            # In batches: other writes get their turn between them.
+            pruned = await store.prune_changes(clock.now() - retention)
+            while pruned:
+                pruned = await store.prune_changes(clock.now() - retention)
+        except Exception:  # a failed prune must not stop the next one
+            log.exception("pruning the change log failed")
+        await asyncio.sleep(PRUNE_EVERY)
 
 
 def _serve_docs(app: FastAPI) -> None:

@@ -42,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("set-password", "Set or reset a password (also for users made by /users/add)."),
         ("promote", "Make a user a moderator."),
         ("demote", "Make a moderator a plain user."),
+        ("block", "Block a user: their tokens stop working, they cannot log in or send."),
+        ("unblock", "Unblock a user (their old tokens stay revoked)."),
     ):
         actions.add_parser(action, help=help_text).add_argument("username")
+    actions.add_parser("list", help="List every account: id, username, role, blocked, created.")
     for parser_ in actions.choices.values():
         _add_setting_flags(parser_, USERS_FLAGS)
     return parser
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chatd.admin import users_command
 
         moderator = getattr(args, "moderator", False)
-        return users_command(settings, args.action, args.username, moderator)
+        return users_command(settings, args.action, getattr(args, "username", ""), moderator)
     return _serve(settings)
 
 
@@ -97,5 +100,11 @@ def _serve(settings: Settings) -> int:
         http="httptools",
         proxy_headers=False,
         server_header=False,
+        # The WebSocket stream (api/v1/stream.py): its keep-alive and its incoming frame limit.
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        ws_per_message_deflate=False,
     )
     return 0

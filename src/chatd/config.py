@@ -46,6 +46,20 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _broker_url(text: str) -> str:
+    scheme = text.partition(":")[0]
+    if scheme not in ("memory", "postgres", "postgresql", "redis", "rediss"):
+        raise ValueError(f"unsupported broker URL {text!r}: use memory://, postgres:// or redis://")
+    return text
+
+
 def _synchronous(text: str) -> str:
     value = text.upper()
     if value not in ("FULL", "NORMAL", "EXTRA"):
@@ -151,6 +165,59 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_registrations", _rate, "10/hour", "Registrations per client address."),
     Setting("rate_limit_chat_creations", _rate, "30/hour", "v1 chats created per user."),
     Setting(
+        "broker_url",
+        _broker_url,
+        "memory://",
+        "How server processes tell each other of new changes: `memory://` (one process), "
+        "`postgres://` (LISTEN/NOTIFY on chatd's own PostgreSQL database; or a full URL) or "
+        "`redis://host:port/db`.",
+    ),
+    Setting(
+        "change_retention_days",
+        _positive_int,
+        30,
+        "How long the change log keeps changes: a stream can resume from any position this "
+        "recent; an older one gets `resync_required`.",
+    ),
+    Setting(
+        "ws_auth_timeout",
+        _positive_float,
+        5.0,
+        "Seconds a new WebSocket has to authenticate before it is closed (4008).",
+    ),
+    Setting(
+        "ws_ping_interval",
+        _positive_float,
+        20.0,
+        "Seconds between keep-alive pings on a WebSocket.",
+    ),
+    Setting(
+        "ws_ping_timeout",
+        _positive_float,
+        20.0,
+        "Seconds a WebSocket has to answer a ping before it is closed.",
+    ),
+    Setting(
+        "ws_send_timeout",
+        _positive_float,
+        10.0,
+        "Seconds an event may wait for a slow client's full send buffer before the client is "
+        "disconnected (4009; it can resume).",
+    ),
+    Setting(
+        "ws_max_frame_bytes",
+        _positive_int,
+        65536,
+        "Largest frame a client may send on a WebSocket; larger ones close it (1009).",
+    ),
+    Setting(
+        "stream_sweep_seconds",
+        _positive_float,
+        2.0,
+        "How often open streams look for changes whose broker hint was lost: the longest "
+        "delay a lost hint can cause.",
+    ),
+    Setting(
         "rate_limit_avito",
         _rate,
         "",
@@ -178,6 +245,14 @@ class Settings:
     rate_limit_login_failures: str = "5/15 minutes"
     rate_limit_registrations: str = "10/hour"
     rate_limit_chat_creations: str = "30/hour"
+    broker_url: str = "memory://"
+    change_retention_days: int = 30
+    ws_auth_timeout: float = 5.0
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_send_timeout: float = 10.0
+    ws_max_frame_bytes: int = 65536
+    stream_sweep_seconds: float = 2.0
     rate_limit_avito: str = ""
 
     @classmethod

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from chatd.api.v1 import accounts, chats, messages
+from chatd.api.v1 import accounts, chats, messages, stream
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(chats.router)
 router.include_router(messages.router)
+router.include_router(stream.router)

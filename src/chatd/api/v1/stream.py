@@ -1,0 +1,201 @@
+"""GET /api/v1/ws: the user's stream of changes over a WebSocket (the protocol is in README).
+
+    client                                   server
+    connect (Authorization: Bearer, ?pos=N)  ready {"pos", "user"} at once
+    or connect, then {"type": "auth",        ready {"pos", "user"}
+       "token": "...", "pos": N}
+                                             {"type": "message.created", "pos": 18, ...}, ...
+    {"type": "ping"}                         {"type": "pong"}
+
+A token never goes in the URL (URLs land in logs). Close codes are CLOSE_* below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from chatd.api import render
+from chatd.api.auth import bearer_token
+from chatd.config import Settings
+from chatd.core import events, stream
+from chatd.core.accounts import Accounts
+from chatd.core.errors import Unauthenticated
+from chatd.core.events import StreamEvent
+from chatd.core.models import Caller
+from chatd.core.ports import Store
+from chatd.realtime.hub import Hub
+from chatd.realtime.session import Session, UserBlocked
+
+router = APIRouter()
+
+CLOSE_UNAUTHENTICATED = 4001  # no token, or a bad, expired or revoked one
+CLOSE_PROTOCOL = 4002  # a frame that is not JSON or not what the protocol expects here
+CLOSE_BLOCKED = 4003  # the user was blocked
+CLOSE_AUTH_TIMEOUT = 4008  # no auth frame in time
+CLOSE_TOO_SLOW = 4009  # the client did not read its events in time; it can resume
+
+CLOSE_CODES = {
+    CLOSE_UNAUTHENTICATED: "unauthenticated",
+    CLOSE_PROTOCOL: "protocol_error",
+    CLOSE_BLOCKED: "user_blocked",
+    CLOSE_AUTH_TIMEOUT: "auth_timeout",
+    CLOSE_TOO_SLOW: "too_slow",
+}
+
+
+class Closing(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def event_frame(event: StreamEvent) -> dict[str, Any]:
+    """An event as the client receives it (docs/events/*.json has each type's schema)."""
+    frame: dict[str, Any] = {"type": event.type, "pos": event.pos}
+    if event.message is not None:
+        frame["message"] = render.message_v1(event.message)
+    elif event.chat_info is not None:
+        frame["chat"] = render.chat_info(event.chat_info)
+    elif event.type == events.CHAT_READ:
+        frame["chat"] = {"id": event.chat, "last_read_seq": event.seq}
+    else:
+        frame["chat"] = {"id": event.chat}
+    return frame
+
+
+class _Outbox:
+    def __init__(self, websocket: WebSocket, send_timeout: float) -> None:
+        self._websocket = websocket
+        self._send_timeout = send_timeout
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        text = render.dumps(frame).decode()
+        try:
+            # The send waits while the client's buffer is full: a bounded wait, then it goes.
+            await asyncio.wait_for(self._websocket.send_text(text), self._send_timeout)
+        except TimeoutError as exc:
+            raise Closing(CLOSE_TOO_SLOW, "events were not read in time: resume") from exc
+
+    async def event(self, event: StreamEvent) -> None:
+        await self.send(event_frame(event))
+
+    async def resync(self, pos: int) -> None:
+        await self.send({"type": "resync_required", "pos": pos})
+
+
+@router.websocket("/ws")
+async def changes_stream(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    await websocket.accept()
+    try:
+        caller, requested = await _authenticate(websocket, app.state.accounts, settings)
+        outbox = _Outbox(websocket, settings.ws_send_timeout)
+        await _stream(websocket, app.state.store, app.state.hub, caller, requested, outbox)
+    except Closing as closing:
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await websocket.close(closing.code, closing.reason)
+    except WebSocketDisconnect:
+        pass
+
+
+async def _authenticate(
+    websocket: WebSocket, accounts: Accounts, settings: Settings
+) -> tuple[Caller, int | None]:
+    token = bearer_token(websocket.headers.get("authorization", ""))
+    if token is not None:
+        return await _caller(accounts, token), _pos(websocket.query_params.get("pos"))
+    try:
+        raw = await asyncio.wait_for(_receive_text(websocket), settings.ws_auth_timeout)
+    except TimeoutError as exc:
+        raise Closing(CLOSE_AUTH_TIMEOUT, "send an auth frame first") from exc
+    frame = _frame(raw)
+    token = frame.get("token")
+    if frame.get("type") != "auth" or not isinstance(token, str) or not token:
+        raise Closing(CLOSE_PROTOCOL, 'the first frame must be {"type": "auth", "token": ...}')
+    return await _caller(accounts, token), _pos(frame.get("pos"))
+
+
+async def _caller(accounts: Accounts, token: str) -> Caller:
+    try:
+        return await accounts.authenticate(token)
+    except Unauthenticated as exc:
+        raise Closing(CLOSE_UNAUTHENTICATED, exc.message) from exc
+
+
+async def _receive_text(websocket: WebSocket) -> str:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise Closing(CLOSE_PROTOCOL, "frames are JSON text, not binary")
+    return str(text)
+
+
+def _frame(raw: str) -> dict[str, Any]:
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Closing(CLOSE_PROTOCOL, "frames are JSON objects") from exc
+    if not isinstance(frame, dict):
+        raise Closing(CLOSE_PROTOCOL, "frames are JSON objects")
+    return frame
+
+
+def _pos(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise Closing(CLOSE_PROTOCOL, "pos must be a position this server gave out")
+    return value
+
+
+async def _stream(
+    websocket: WebSocket,
+    store: Store,
+    hub: Hub,
+    caller: Caller,
+    requested: int | None,
+    outbox: _Outbox,
+) -> None:
+    try:
+        start = await stream.start_position(store, requested)
+    except stream.ResyncRequired as exc:
+        await outbox.resync(exc.pos)
+        start = exc.pos
+    await outbox.send({"type": "ready", "pos": start, "user": caller.id})
+    session = Session(store, hub, caller.id, start, outbox)
+    streaming = asyncio.create_task(session.run())
+    listening = asyncio.create_task(_listen(websocket, outbox))
+    try:
+        done, _ = await asyncio.wait({streaming, listening}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (streaming, listening):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        error = task.exception()
+        if isinstance(error, UserBlocked):
+            raise Closing(CLOSE_BLOCKED, "the user was blocked")
+        if error is not None:
+            raise error
+
+
+async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
+    """Reads what the client sends after `ready`: pings (browsers cannot send WebSocket pings),
+    until it disconnects."""
+    while True:
+        frame = _frame(await _receive_text(websocket))
+        if frame.get("type") != "ping":
+            raise Closing(CLOSE_PROTOCOL, 'after "ready" a client sends only {"type": "ping"}')
+        await outbox.send({"type": "pong"})

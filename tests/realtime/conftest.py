@@ -1,0 +1,59 @@
+"""The real server (`chatd serve` as a subprocess) for the stream tests, on both databases.
+
+The sweep that covers lost broker hints is slowed to 30 s here, so a test that gets its event
+within a few seconds proves that the hint, not the sweep, delivered it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import ServerProcess
+from tests.pgcluster import PgCluster
+
+_databases = itertools.count(1)
+
+STREAM_SETTINGS = {
+    "CHATD_ARGON2_PROFILE": "CHEAPEST",
+    "CHATD_RATE_LIMIT_SENDS": "",
+    "CHATD_RATE_LIMIT_LOGINS": "",
+    "CHATD_RATE_LIMIT_LOGIN_FAILURES": "",
+    "CHATD_RATE_LIMIT_REGISTRATIONS": "",
+    "CHATD_RATE_LIMIT_CHAT_CREATIONS": "",
+    "CHATD_STREAM_SWEEP_SECONDS": "30",
+    "CHATD_WS_AUTH_TIMEOUT": "1",
+    "CHATD_WS_SEND_TIMEOUT": "1",
+    "CHATD_WS_MAX_FRAME_BYTES": "4096",
+    "CHATD_WS_PING_INTERVAL": "5",
+    "CHATD_WS_PING_TIMEOUT": "5",
+}
+
+
+def new_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'chatd.db'}"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    name = f"stream_{next(_databases)}"
+    cluster.psql(f"CREATE DATABASE {name}")
+    return cluster.url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    url = new_database(request.param, tmp_path, request)
+    process = ServerProcess(url, tmp_path / "server.log", **STREAM_SETTINGS).start()
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        yield client

@@ -1,0 +1,159 @@
+"""Several server processes on one database: a change accepted by one instance reaches streams
+open on another, through the broker (postgres:// or redis://), or, with no broker between
+them, through the sweep: the log is the source of truth, a lost hint only delays."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.api.v1_helpers import create_chat, send, sign_up_many
+from tests.e2e.server import ServerProcess
+from tests.pgcluster import free_port
+from tests.realtime.conftest import STREAM_SETTINGS, new_database
+from tests.realtime.streams import Stream
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed (.ci/run installs Debian's redis-server)")
+    workdir = tempfile.mkdtemp(prefix="chatd-redis-")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(server, "--bind", "127.0.0.1", "--port", str(port)),
+            *("--save", "", "--appendonly", "no", "--dir", workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.kill()
+        process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
+    env = {**STREAM_SETTINGS, **settings}
+    return [
+        ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start() for i in (1, 2)
+    ]
+
+
+async def _across(
+    one: ServerProcess, other: ServerProcess, within: float, names: str = "ab"
+) -> None:
+    """A stream on `one` receives what was sent through `other`, within `within` seconds."""
+    async with httpx.AsyncClient(base_url=other.url, timeout=10) as http:
+        alice, bob = await sign_up_many(http, f"{names}-alice", f"{names}-bob")
+        chat = (await create_chat(http, alice, f"{names}-across", [bob]))["id"]
+        bobs = await Stream.open(one.url, bob)
+        for text in ("first", "second"):
+            started = time.monotonic()
+            sent = await send(http, alice, chat, text)
+            pushed = await bobs.next(wait=within + 5)
+            assert pushed["message"]["id"] == sent["id"]
+            assert time.monotonic() - started < within
+        await bobs.close()
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return new_database("postgresql", tmp_path, request)
+
+
+async def test_postgres_broker_carries_changes_between_instances(
+    pg_database: str, tmp_path: Path
+) -> None:
+    servers = _pair(pg_database, tmp_path, CHATD_BROKER_URL="postgres://")
+    try:
+        await _across(servers[0], servers[1], within=1.0)  # the sweep is 30 s here
+        await _across(servers[1], servers[0], within=1.0, names="ba")
+    finally:
+        for server in servers:
+            server.kill()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_redis_broker_carries_changes_between_instances(
+    database: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = new_database(database, tmp_path, request)
+    servers = _pair(url, tmp_path, CHATD_BROKER_URL=redis_url)
+    try:
+        await _across(servers[0], servers[1], within=1.0)
+    finally:
+        for server in servers:
+            server.kill()
+
+
+async def test_without_a_broker_between_instances_the_sweep_still_delivers(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # memory:// hints stay in their process: only the sweep finds what the other one logged.
+    url = new_database("sqlite", tmp_path, request)
+    servers = _pair(url, tmp_path, CHATD_STREAM_SWEEP_SECONDS="0.5")
+    try:
+        await _across(servers[0], servers[1], within=2.0)
+    finally:
+        for server in servers:
+            server.kill()
+
+
+async def test_a_later_position_is_never_visible_before_an_earlier_one(
+    pg_database: str, tmp_path: Path
+) -> None:
+    # Another writer holds position N, uncommitted (as a slow transaction would): chatd's next
+    # change cannot take N+1, let alone become visible, until N is committed.
+    server = ServerProcess(pg_database, tmp_path / "server.log", **STREAM_SETTINGS).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            alice, bob = await sign_up_many(http, "alice", "bob")
+            chat = (await create_chat(http, alice, "room", [bob]))["id"]
+            bobs = await Stream.open(server.url, bob)
+            other = await asyncpg.connect(pg_database)
+            try:
+                async with other.transaction():
+                    held = await other.fetchval(
+                        "UPDATE change_log SET last_pos = last_pos + 1 RETURNING last_pos"
+                    )
+                    await other.execute(
+                        "INSERT INTO changes (pos, type, chat_id, user_id, seq, created_at)"
+                        " VALUES ($1, 'chat.read', $2, $3, 0, now())",
+                        held,
+                        chat,
+                        bob.id,
+                    )
+                    sending = asyncio.ensure_future(send(http, alice, chat, "after"))
+                    await bobs.silence(0.5)
+                    assert not sending.done()
+            finally:
+                await other.close()
+            sent = await sending
+            first, second = await bobs.take(2)
+            assert (first["type"], first["pos"]) == ("chat.read", held)
+            assert second["pos"] == held + 1
+            assert second["message"]["id"] == sent["id"]
+            await bobs.close()
+    finally:
+        server.kill()
