@@ -6,7 +6,8 @@ The store writes its queries as plain synchronous functions of a SQLAlchemy `Con
 - SQLite: reads run inline on the event loop (an indexed read takes ~0.1 ms of C; handing it
   to a thread costs more than that), and writes run on one dedicated writer thread, because
   SQLite has one writer at a time anyway: writes queue there instead of spinning on
-  SQLITE_BUSY, their fsync never blocks the event loop, and a group commit has one place to go.
+  SQLITE_BUSY, their fsync never blocks the event loop, and the writes waiting together share
+  one transaction and one fsync (storage/groupcommit.py).
 - PostgreSQL: the same functions run through `run_sync` over asyncpg, reads in autocommit (no
   BEGIN/ROLLBACK round trips), writes in a transaction, from a bounded pool. A write that loses
   a deadlock or a serialization conflict is run again (it was rolled back whole): the client
@@ -19,7 +20,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -28,6 +28,7 @@ from sqlalchemy import event, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd.config import Settings
+from chatd.storage.groupcommit import GroupCommitWriter
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -129,7 +130,7 @@ class SqliteDatabase:
         self._reader = engine("BEGIN")
         self._writer = engine("BEGIN IMMEDIATE")
         self._read_conn: sa.Connection | None = None
-        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="chatd-sqlite-writer")
+        self.writer = GroupCommitWriter(self._writer)
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         # Inline and without awaits inside: no other coroutine can use the connection meanwhile.
@@ -142,19 +143,14 @@ class SqliteDatabase:
             conn.rollback()
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        def transaction() -> T:
-            with self._writer.begin() as conn:
-                return work(conn, *args, **kwargs)
-
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, transaction)
+        return await self.writer.submit(work, *args, **kwargs)
 
     write_one = write
 
     async def dispose(self) -> None:
         if self._read_conn is not None:
             self._read_conn.close()
-        self._writer_thread.shutdown(wait=True)
+        self.writer.close()
         self._reader.dispose()
         self._writer.dispose()
 

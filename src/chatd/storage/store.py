@@ -51,6 +51,7 @@ from chatd.core.ports import Notifier
 from chatd.storage import accounts, changes, chats, documents, history, idempotency
 from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
+from chatd.storage.sendbatch import SendBatcher
 from chatd.storage.tables import users
 
 P = ParamSpec("P")
@@ -70,6 +71,8 @@ class SqlStore:
         self.notifier = notifier
         one_statement = db.dialect == "postgresql"
         self._post = history.post_one_statement if one_statement else history.post_three_statements
+        # SQLite commits in groups on its writer thread already (storage/groupcommit.py).
+        self._sends = SendBatcher(db, self._post, self._publish) if one_statement else None
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)
         self._all_chat_infos = chats.chat_info_query(db.dialect, everyone=True)
 
@@ -89,9 +92,13 @@ class SqlStore:
         done = await self.db.write(_transaction, receipt, work, *args, **kwargs)
         if receipt is not None:
             receipt.reply = done.reply
-        if done.last_pos is not None and self.notifier is not None:
-            await self.notifier.publish({c.topic for c in done.changes}, done.last_pos)
+        if done.last_pos is not None:
+            await self._publish(done.changes, done.last_pos)
         return cast(T, done.result)
+
+    async def _publish(self, logged: list[Change], last_pos: int) -> None:
+        if self.notifier is not None:
+            await self.notifier.publish({c.topic for c in logged}, last_pos)
 
     # Accounts
 
@@ -219,6 +226,9 @@ class SqlStore:
     # Messages
 
     async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
+        receipt = pending.get()
+        if self._sends is not None and (receipt is None or not receipt.wants_record()):
+            return await self._sends.post(chat, author, text, now)
         return await self._write(self._post, chat, author, text, now)
 
     async def post_direct(self, author: UserId, to: UserId, text: str, now: datetime) -> Message:
