@@ -124,7 +124,14 @@ def patient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPr
     """A server that waits 3 s for a full send buffer: a client that keeps up never waits that
     long, even on a busy test machine; one that stopped reading does."""
     url = new_database(request.param, tmp_path, request)
-    settings = {**STREAM_SETTINGS, "CHATD_WS_SEND_TIMEOUT": "3"}
+    # Pings are slowed down: a client that stops reading stops answering them too, and this
+    # test is about the send buffer's bound, not about keep-alive.
+    settings = {
+        **STREAM_SETTINGS,
+        "CHATD_WS_SEND_TIMEOUT": "3",
+        "CHATD_WS_PING_INTERVAL": "60",
+        "CHATD_WS_PING_TIMEOUT": "60",
+    }
     process = ServerProcess(url, tmp_path / "server.log", **settings).start()
     try:
         yield process
