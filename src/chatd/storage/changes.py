@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from chatd.core import events
 from chatd.core.events import Change, StreamEvent, StreamPage
 from chatd.core.models import ChatId, ChatInfo, Message, UserId
-from chatd.storage import chats
+from chatd.storage import chats, sqlite_hot
 from chatd.storage.history import MESSAGE_COLUMNS
 from chatd.storage.tables import change_log, changes, chat_members, messages
 
@@ -35,6 +35,8 @@ def append(conn: sa.Connection, logged: Sequence[Change], now: datetime) -> int 
     Call it last in a transaction: it takes the log's lock until commit."""
     if not logged:
         return None
+    if conn.dialect.name == "sqlite":
+        return sqlite_hot.append(conn, logged, now)
     last = int(conn.execute(_BUMP, {"count": len(logged)}).scalar_one())
     first = last - len(logged) + 1
     rows = [

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from chatd.storage.sqlite_hot import driver
+
 log = logging.getLogger("chatd.storage")
 T = TypeVar("T")
 MAX_BATCH = 256  # bounds one transaction's size, and how long its first job waits for it
@@ -85,12 +87,16 @@ class GroupCommitWriter:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             with self._engine.begin() as conn:
+                db = driver(conn)
                 for job in batch:
+                    # On the driver: SQLAlchemy's savepoints cost more than the writes here.
+                    db.execute("SAVEPOINT job")
                     try:
-                        with conn.begin_nested():
-                            outcomes.append((job, job.work(conn, *job.args, **job.kwargs), None))
+                        outcomes.append((job, job.work(conn, *job.args, **job.kwargs), None))
                     except Exception as exc:  # this job's savepoint is rolled back, not the rest
+                        db.execute("ROLLBACK TO job")
                         outcomes.append((job, None, exc))
+                    db.execute("RELEASE job")
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
             log.exception("a group commit of %d writes failed", len(batch))
             for job in batch:

@@ -41,15 +41,6 @@ _BUMP_CHAT = (
     .returning(chats.c.id, chats.c.last_seq, chats.c.last_message_at)
 )
 
-_INSERT_MESSAGE = messages.insert().returning(messages.c.id)
-
-# The author has read what they sent: their marker moves with the send.
-_MARK_AUTHOR_READ = (
-    chat_members.update()
-    .where(chat_members.c.chat_id == _chat, chat_members.c.user_id == _author)
-    .values(last_read_seq=sa.bindparam("seq", type_=sa.BigInteger))
-)
-
 
 def _bump_insert_mark() -> sa.Select[Any]:
     # PostgreSQL runs all three as one autocommit statement: the chat's row lock is held for
@@ -105,32 +96,14 @@ def post_one_statement(
     params = {"chat": chat, "author": author, "now": now, "text": text}
     row = conn.execute(_BUMP_INSERT_MARK, params).first()
     if row is None:
-        _explain_refused_send(conn, chat, author)
+        explain_refused_send(conn, chat, author)
     assert row is not None
     return _sent(Message(row.id, chat, row.seq, author, text, row.created_at))
 
 
-def post_three_statements(
-    conn: sa.Connection, chat: ChatId, author: UserId, text: str, now: datetime
-) -> Written[Message]:
-    bumped = conn.execute(_BUMP_CHAT, {"chat": chat, "author": author, "now": now}).first()
-    if bumped is None:
-        _explain_refused_send(conn, chat, author)
-    assert bumped is not None
-    seq, created_at = bumped.last_seq, bumped.last_message_at
-    values = {
-        "chat_id": chat,
-        "seq": seq,
-        "author_id": author,
-        "text": text,
-        "created_at": created_at,
-    }
-    message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
-    conn.execute(_MARK_AUTHOR_READ, {"chat": chat, "author": author, "seq": seq})
-    return _sent(Message(message_id, chat, seq, author, text, created_at))
-
-
-def _explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> None:
+def explain_refused_send(conn: sa.Connection, chat: ChatId, author: UserId) -> None:
+    """Raises why a send's bump matched no row: ChatNotFound, UserNotFound, UserBlocked or
+    NotAMember."""
     if not exists(conn, chats, chat):
         raise ChatNotFound(chat)
     blocked = conn.execute(sa.select(users.c.blocked_at).where(users.c.id == author)).first()

@@ -48,7 +48,7 @@ from chatd.core.models import (
     UserId,
 )
 from chatd.core.ports import Notifier
-from chatd.storage import accounts, changes, chats, documents, history, idempotency
+from chatd.storage import accounts, changes, chats, documents, history, idempotency, sqlite_hot
 from chatd.storage.database import Database
 from chatd.storage.lookups import exists, insert_id
 from chatd.storage.sendbatch import SendBatcher
@@ -70,7 +70,7 @@ class SqlStore:
         self.db = db
         self.notifier = notifier
         one_statement = db.dialect == "postgresql"
-        self._post = history.post_one_statement if one_statement else history.post_three_statements
+        self._post = history.post_one_statement if one_statement else sqlite_hot.post
         # SQLite commits in groups on its writer thread already (storage/groupcommit.py).
         self._sends = SendBatcher(db, self._post, self._publish) if one_statement else None
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)

@@ -56,10 +56,10 @@ class Timestamp(sa.TypeDecorator[datetime]):
     ) -> Callable[[Any], datetime | None] | None:
         # Hot: hundreds of values per listing. asyncpg already returns aware datetimes, so
         # PostgreSQL needs no processing at all, and SQLite's needs no generic wrapper.
-        return _from_micros if dialect.name == "sqlite" else None
+        return from_micros if dialect.name == "sqlite" else None
 
 
-def _from_micros(value: int | None) -> datetime | None:
+def from_micros(value: int | None) -> datetime | None:
     # Positional timedelta(days, seconds, microseconds): a third faster than the keyword form.
     return None if value is None else EPOCH + timedelta(0, 0, value)
 
