@@ -79,12 +79,17 @@ def status_of(exc: core.ChatdError) -> int:
     return 500
 
 
-async def _chatd_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, core.ChatdError)
+def response_to(exc: core.ChatdError) -> Response:
+    """The HTTP answer to a core (or HTTP-level) error."""
     headers = exc.headers if isinstance(exc, HttpError) else None
     if isinstance(exc, core.Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
     return error_response(status_of(exc), exc.code, exc.message, headers)
+
+
+async def _chatd_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, core.ChatdError)
+    return response_to(exc)
 
 
 EMPTY_BODY = "request body is empty: send a JSON object"
