@@ -3,9 +3,10 @@
 A send locks its chat's row until its transaction commits; one message per transaction pays the
 commit's fsync under that lock for every message, a convoy on a busy chat (and every writing
 transaction takes the change log's row last). Here, while one batch is in the database, the
-sends arriving meanwhile queue; the next batch runs them in one transaction, in chat id order
-(the same lock order in every batch and every process, so batches cannot deadlock each other),
-logs all their changes in one statement and commits once. A refused send (not a member, no such
+sends arriving meanwhile queue; the next batch locks their chats in id order (the same lock
+order in every batch and every process, so batches cannot deadlock each other), runs them all
+in one statement, logs all their changes and commits once: a handful of round trips and one
+fsync for the whole batch. A refused send (not a member, no such
 chat) writes nothing and fails alone; a database error in a batch rolls it back whole, and its
 sends are run again one by one, so only the faulty one fails. A send on an idle server runs at
 once: nothing waits for a timer.
@@ -21,17 +22,17 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from chatd.core import clock
+from chatd.core import clock, events
 from chatd.core.errors import ChatdError
-from chatd.core.events import Change, Written
+from chatd.core.events import Change
 from chatd.core.models import ChatId, Message, UserId
 from chatd.storage import changes
 from chatd.storage.database import Database
+from chatd.storage.history import explain_refused_send
 
 log = logging.getLogger("chatd.storage")
 MAX_BATCH = 256
 
-Post = Callable[[sa.Connection, ChatId, UserId, str, datetime], Written[Message]]
 Publish = Callable[[list[Change], int], Awaitable[None]]
 
 
@@ -49,9 +50,8 @@ class _Outcome(NamedTuple):
 
 
 class SendBatcher:
-    def __init__(self, db: Database, post: Post, publish: Publish) -> None:
+    def __init__(self, db: Database, publish: Publish) -> None:
         self._db = db
-        self._post = post
         self._publish = publish
         self._waiting: list[tuple[_Send, asyncio.Future[Message]]] = []
         self._running: asyncio.Task[None] | None = None
@@ -80,7 +80,7 @@ class SendBatcher:
     async def _commit(self, batch: list[tuple[_Send, asyncio.Future[Message]]]) -> None:
         sends = [send for send, _future in batch]
         try:
-            outcome = await self._db.write(_send_all, self._post, sends)
+            outcome = await self._db.write(_send_all, sends)
         except sa.exc.DBAPIError:
             log.info(
                 "a batch of %d sends failed in the database: running them one by one", len(batch)
@@ -99,7 +99,7 @@ class SendBatcher:
 
     async def _one(self, send: _Send, future: asyncio.Future[Message]) -> None:
         try:
-            outcome = await self._db.write(_send_all, self._post, [send])
+            outcome = await self._db.write(_send_all, [send])
         except Exception as exc:
             future.set_exception(exc)
             return
@@ -112,19 +112,74 @@ class SendBatcher:
             await self._publish(outcome.logged, outcome.last_pos)
 
 
-def _send_all(conn: sa.Connection, post: Post, sends: list[_Send]) -> _Outcome:
+_LOCK_CHATS = "SELECT id FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
+
+# Every send of the batch in one statement: the members' sends (author in the chat, not
+# blocked) bump their chat once by their count, take consecutive seqs in arrival order, are
+# inserted, and move each author's read marker to their last seq. Times as one send's: the
+# chat's activity time never goes back.
+_SEND_ALL = """
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[])
+        AS t(idx, chat, author, text)
+), allowed AS (
+    SELECT input.* FROM input
+    WHERE EXISTS (SELECT 1 FROM chat_members m
+                  WHERE m.chat_id = input.chat AND m.user_id = input.author)
+      AND NOT EXISTS (SELECT 1 FROM users u
+                      WHERE u.id = input.author AND u.blocked_at IS NOT NULL)
+), counts AS (
+    SELECT chat, count(*) AS n FROM allowed GROUP BY chat
+), bumped AS (
+    UPDATE chats SET last_seq = chats.last_seq + counts.n,
+                     last_message_at = greatest(chats.last_message_at, $5::timestamptz)
+    FROM counts WHERE chats.id = counts.chat
+    RETURNING chats.id, chats.last_seq, chats.last_message_at
+), numbered AS (
+    SELECT allowed.idx, allowed.chat, allowed.author, allowed.text, bumped.last_message_at AS at,
+           bumped.last_seq - counts.n
+             + row_number() OVER (PARTITION BY allowed.chat ORDER BY allowed.idx) AS seq
+    FROM allowed JOIN counts ON counts.chat = allowed.chat JOIN bumped ON bumped.id = allowed.chat
+), inserted AS (
+    INSERT INTO messages (chat_id, seq, author_id, text, created_at)
+    SELECT chat, seq, author, text, at FROM numbered
+    RETURNING id, chat_id, seq, created_at
+), marked AS (
+    UPDATE chat_members SET last_read_seq = last.seq
+    FROM (SELECT chat, author, max(seq) AS seq FROM numbered GROUP BY chat, author) AS last
+    WHERE chat_members.chat_id = last.chat AND chat_members.user_id = last.author
+)
+SELECT numbered.idx, inserted.id, inserted.seq, inserted.created_at
+FROM inserted JOIN numbered ON numbered.chat = inserted.chat_id AND numbered.seq = inserted.seq
+ORDER BY inserted.chat_id, inserted.seq
+"""
+
+
+def _send_all(conn: sa.Connection, sends: list[_Send]) -> _Outcome:
+    chats = sorted({send.chat for send in sends})
+    # The batch's chats locked in id order: the lock order of every batch in every process.
+    conn.exec_driver_sql(_LOCK_CHATS, (chats,))
+    rows = conn.exec_driver_sql(
+        _SEND_ALL,
+        (
+            list(range(len(sends))),
+            [send.chat for send in sends],
+            [send.author for send in sends],
+            [send.text for send in sends],
+            max(send.now for send in sends),
+        ),
+    ).all()
     results: list[Message | ChatdError | None] = [None] * len(sends)
     logged: list[Change] = []
-    # Chat id order: the lock order every batch in every process follows.
-    for i in sorted(range(len(sends)), key=lambda i: sends[i].chat):
-        send = sends[i]
-        try:
-            sent, posted = post(conn, send.chat, send.author, send.text, send.now)
-        except ChatdError as refused:  # refused before writing anything
-            results[i] = refused
-            continue
-        results[i] = sent
-        logged += posted
+    for idx, message_id, seq, created_at in rows:
+        send = sends[idx]
+        results[idx] = Message(message_id, send.chat, seq, send.author, send.text, created_at)
+        logged.append(Change(events.MESSAGE_CREATED, send.chat, message=message_id))
+    for idx, result in enumerate(results):
+        if result is None:  # refused: the reason, found by reads only
+            try:
+                explain_refused_send(conn, sends[idx].chat, sends[idx].author)
+            except ChatdError as refused:
+                results[idx] = refused
     last_pos = changes.append(conn, logged, clock.now())
-    done: list[Message | ChatdError] = [r for r in results if r is not None]
-    return _Outcome(done, logged, last_pos)
+    return _Outcome([r for r in results if r is not None], logged, last_pos)

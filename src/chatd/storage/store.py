@@ -72,7 +72,7 @@ class SqlStore:
         one_statement = db.dialect == "postgresql"
         self._post = history.post_one_statement if one_statement else sqlite_hot.post
         # SQLite commits in groups on its writer thread already (storage/groupcommit.py).
-        self._sends = SendBatcher(db, self._post, self._publish) if one_statement else None
+        self._sends = SendBatcher(db, self._publish) if one_statement else None
         self._my_chat_infos = chats.chat_info_query(db.dialect, everyone=False)
         self._all_chat_infos = chats.chat_info_query(db.dialect, everyone=True)
 
