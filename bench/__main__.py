@@ -153,7 +153,7 @@ def main() -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="chatd-bench-"))
     # The ceiling the reads are compared with: up (and idle) all along, measured beside them.
-    ceiling = ceiling_server("fastapi", workdir / "ceiling-beside.log")
+    ceiling = ceiling_server("asgi", workdir / "ceiling-beside.log")
     try:
         if "ceiling" in args.parts:
             print("== orientation: HTTP ceiling, FastAPI and bare ASGI", flush=True)

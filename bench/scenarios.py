@@ -55,9 +55,13 @@ def messages_get(history: str) -> str:
     return f"messages/get limit {PAGE}, {history} msgs in db"
 
 
+def messages_get_all(history: str) -> str:
+    return f"messages/get all of a bulk chat, {history} msgs in db"
+
+
 def ceiling_beside(system: str) -> str:
     """The ceiling's scenario when measured in alternation with chatd's reads on `system`."""
-    return f"{CEILING_FASTAPI}, beside {system}"
+    return f"{CEILING_ASGI}, beside {system}"
 
 
 def run_ceiling(workdir: Path, load: Load, results: Results) -> None:
@@ -112,6 +116,8 @@ def _reads(system: str, url: str, seeded: Seeded, history: str, load: Load) -> l
     bodies = {
         chats_get(history): ("/chats/get", {"user": seeded.reader}),
         messages_get(history): ("/messages/get", {"chat": seeded.history_chat, "limit": PAGE}),
+        # A bulk chat holds ~1,000 messages once the 1M history is loaded.
+        messages_get_all(history): ("/messages/get", {"chat": seeded.bulk_first}),
     }
     return [
         wrk_series(system, scenario, url, "post.lua", fixed(path, json.dumps(body)), c)
