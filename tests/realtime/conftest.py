@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -43,14 +44,24 @@ def new_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     return cluster.url(name)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    url = new_database(request.param, tmp_path, request)
-    process = ServerProcess(url, tmp_path / "server.log", **STREAM_SETTINGS).start()
+@contextmanager
+def serving(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: str
+) -> Iterator[ServerProcess]:
+    """The real server on a new database of `kind`, with STREAM_SETTINGS and `overrides`."""
+    url = new_database(kind, tmp_path, request)
+    settings = {**STREAM_SETTINGS, **overrides}
+    process = ServerProcess(url, tmp_path / "server.log", **settings).start()
     try:
         yield process
     finally:
         process.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    with serving(request.param, tmp_path, request) as process:
+        yield process
 
 
 @pytest.fixture

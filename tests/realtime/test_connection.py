@@ -18,7 +18,7 @@ import websockets
 
 from tests.api.v1_helpers import create_chat, ok, send, sign_up, sign_up_many
 from tests.e2e.server import ServerProcess
-from tests.realtime.conftest import STREAM_SETTINGS, new_database
+from tests.realtime.conftest import serving
 from tests.realtime.streams import Stream, check_frame, ws_url
 
 
@@ -123,20 +123,13 @@ COUNT = 600
 def patient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server that waits 3 s for a full send buffer: a client that keeps up never waits that
     long, even on a busy test machine; one that stopped reading does."""
-    url = new_database(request.param, tmp_path, request)
     # Pings are slowed down: a client that stops reading stops answering them too, and this
     # test is about the send buffer's bound, not about keep-alive.
-    settings = {
-        **STREAM_SETTINGS,
-        "CHATD_WS_SEND_TIMEOUT": "3",
-        "CHATD_WS_PING_INTERVAL": "60",
-        "CHATD_WS_PING_TIMEOUT": "60",
-    }
-    process = ServerProcess(url, tmp_path / "server.log", **settings).start()
-    try:
+    slow_pings = {"CHATD_WS_PING_INTERVAL": "60", "CHATD_WS_PING_TIMEOUT": "60"}
+    with serving(
+        request.param, tmp_path, request, CHATD_WS_SEND_TIMEOUT="3", **slow_pings
+    ) as process:
         yield process
-    finally:
-        process.kill()
 
 
 async def test_a_slow_client_is_disconnected_without_delaying_the_others(
@@ -180,13 +173,9 @@ async def _slow_and_fast(server: ServerProcess, http: httpx.AsyncClient) -> None
 
 @pytest.fixture
 def quick_pings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    url = new_database("sqlite", tmp_path, request)
-    settings = {**STREAM_SETTINGS, "CHATD_WS_PING_INTERVAL": "0.3", "CHATD_WS_PING_TIMEOUT": "0.5"}
-    process = ServerProcess(url, tmp_path / "server.log", **settings).start()
-    try:
+    pings = {"CHATD_WS_PING_INTERVAL": "0.3", "CHATD_WS_PING_TIMEOUT": "0.5"}
+    with serving("sqlite", tmp_path, request, **pings) as process:
         yield process
-    finally:
-        process.kill()
 
 
 async def test_a_connection_that_stops_answering_pings_is_closed(
