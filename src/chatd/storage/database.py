@@ -100,21 +100,20 @@ class SqliteDatabase:
 
     def __init__(self, url: sa.URL, synchronous: str) -> None:
         ensure_sqlite_directory(url)
-        pragmas = (
-            # First: the next pragma may wait on the writer's lock, and must not fail at once.
+        common = (
+            # First: a later pragma may wait on the writer's lock, and must not fail at once.
             "PRAGMA busy_timeout=10000",
-            "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
             "PRAGMA foreign_keys=ON",
         )
 
-        def on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # The driver's implicit transactions are off: we say BEGIN ourselves (below).
-            dbapi_connection.isolation_level = None
-            for pragma in pragmas:
-                dbapi_connection.execute(pragma)
+        def engine(begin: str, *pragmas: str) -> sa.Engine:
+            def on_connect(dbapi_connection: Any, _record: Any) -> None:
+                # The driver's implicit transactions are off: we say BEGIN ourselves (below).
+                dbapi_connection.isolation_level = None
+                for pragma in (*common, *pragmas):
+                    dbapi_connection.execute(pragma)
 
-        def engine(begin: str) -> sa.Engine:
             created = sa.create_engine(
                 url,
                 poolclass=pool.QueuePool,
@@ -127,8 +126,11 @@ class SqliteDatabase:
             return created
 
         # A deferred BEGIN gives a read one snapshot; IMMEDIATE takes the write lock up front.
+        # Only the writer sets WAL (it stays set in the file): on a reader, `journal_mode` can
+        # answer SQLITE_BUSY at once, without waiting, while the writer commits a group.
         self._reader = engine("BEGIN")
-        self._writer = engine("BEGIN IMMEDIATE")
+        self._writer = engine("BEGIN IMMEDIATE", "PRAGMA journal_mode=WAL")
+        self._writer.connect().close()  # WAL before the first read
         self._read_conn: sa.Connection | None = None
         self.writer = GroupCommitWriter(self._writer)
 
