@@ -75,16 +75,6 @@ class Database(Protocol):
         """Runs `work` in one transaction, committed durably before this returns."""
         ...
 
-    async def write_one(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Like `write`, for work whose only write is a single statement.
-
-        On PostgreSQL that statement runs in autocommit: it is its own transaction, and the
-        server commits it without waiting for a COMMIT from us. Row locks it takes are held for
-        the statement and the fsync only, not for our round trips, which under load include the
-        wait for our busy event loop.
-        """
-        ...
-
     async def dispose(self) -> None: ...
 
 
@@ -147,8 +137,6 @@ class SqliteDatabase:
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self.writer.submit(work, *args, **kwargs)
 
-    write_one = write
-
     async def dispose(self) -> None:
         if self._read_conn is not None:
             self._read_conn.close()
@@ -178,13 +166,6 @@ class PostgresDatabase:
                 return await conn.run_sync(work, *args, **kwargs)
 
         return await _retried(transaction)
-
-    async def write_one(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async def statement() -> T:
-            async with self._autocommit.connect() as conn:
-                return await conn.run_sync(work, *args, **kwargs)
-
-        return await _retried(statement)
 
     async def dispose(self) -> None:
         await self._engine.dispose()
