@@ -28,12 +28,14 @@ def _rfc3339(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[st
     # SQLite stores integer microseconds. Whole seconds and fraction are split in integers: as
     # a float, strftime rounds the time to the millisecond, and .9995 s became the next second.
     # SQLite's % keeps the dividend's sign, so the fraction is taken modulo twice for pre-1970.
+    # datetime() formats as strftime would, ~3x faster (0.13 against 0.4 us a value, measured:
+    # two times a chat were a third of a 100-chat listing); its space becomes the "T".
     micros = sa.type_coerce(column, sa.BigInteger)
     fraction = (micros % _MICROS + _MICROS) % _MICROS
-    seconds = sa.func.strftime(
-        "%Y-%m-%dT%H:%M:%S", (micros - fraction) // _MICROS, "unixepoch", type_=sa.String
+    seconds = sa.func.datetime((micros - fraction) // _MICROS, "unixepoch", type_=sa.String)
+    return sa.func.replace(seconds, " ", "T", type_=sa.String).concat(
+        sa.func.printf(".%06dZ", fraction, type_=sa.String)
     )
-    return seconds.concat(sa.func.printf(".%06dZ", fraction, type_=sa.String))
 
 
 def _object(dialect: str, **fields: Any) -> sa.ColumnElement[Any]:
@@ -41,30 +43,31 @@ def _object(dialect: str, **fields: Any) -> sa.ColumnElement[Any]:
     return build(*(part for name, value in fields.items() for part in (sa.literal(name), value)))
 
 
-def _members(dialect: str) -> sa.ScalarSelect[Any]:
+def _members(dialect: str) -> sa.ColumnElement[Any]:
     member = chat_members.c.user_id
     if dialect == "postgresql":
         aggregate = sa.func.json_agg(member).aggregate_order_by(member)
         members = sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id)
         return members.correlate(chats).scalar_subquery()
-    ordered = (
-        sa.select(member)
-        .where(chat_members.c.chat_id == chats.c.id)
-        .order_by(member)
-        .correlate(chats)
-        .subquery()
-    )
-    # json() marks the text as JSON, so json_object embeds an array, not a string.
-    return sa.select(sa.func.json(sa.func.json_group_array(ordered.c.user_id))).scalar_subquery()
+    # Ascending without an ORDER BY: the rows come from the primary key (chat_id, user_id), in
+    # its order. An ORDER BY here made SQLite copy them into a co-routine first, which cost a
+    # third of a 100-chat listing. json() marks the text as JSON, so json_object embeds an array.
+    ids = sa.func.group_concat(member, type_=sa.String)
+    members = sa.select(sa.literal("[").concat(ids).concat("]"))
+    members = members.where(chat_members.c.chat_id == chats.c.id).correlate(chats)
+    return sa.func.json(members.scalar_subquery())
 
 
 def _aggregate(dialect: str, rows: sa.Subquery, *order: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """One JSON array of `rows.c.doc`, in `order` (SQLite keeps its subquery's order)."""
+    """One JSON array of `rows.c.doc`, in `order` (SQLite keeps its subquery's order), or
+    NULL (SQLite) or none (PostgreSQL) when there are no rows."""
     if dialect == "postgresql":
         # As text: the driver would otherwise decode the JSON into Python objects.
         aggregate = sa.func.json_agg(rows.c.doc).aggregate_order_by(*order)
         return sa.select(sa.cast(aggregate, sa.Text))
-    return sa.select(sa.func.json_group_array(sa.func.json(rows.c.doc)))
+    # Joined as text: json_group_array(json(doc)) parsed every document again.
+    documents = sa.func.group_concat(rows.c.doc, ",", type_=sa.String)
+    return sa.select(sa.literal("[").concat(documents).concat("]"))
 
 
 @functools.cache
