@@ -117,6 +117,7 @@ async def test_a_frame_over_the_limit_closes_the_socket(
 
 
 COUNT = 600
+SEND_TIMEOUT = 3.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -127,7 +128,7 @@ def patient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPr
     # test is about the send buffer's bound, not about keep-alive.
     slow_pings = {"CHATD_WS_PING_INTERVAL": "60", "CHATD_WS_PING_TIMEOUT": "60"}
     with serving(
-        request.param, tmp_path, request, CHATD_WS_SEND_TIMEOUT="3", **slow_pings
+        request.param, tmp_path, request, CHATD_WS_SEND_TIMEOUT=str(SEND_TIMEOUT), **slow_pings
     ) as process:
         yield process
 
@@ -159,6 +160,9 @@ async def _slow_and_fast(server: ServerProcess, http: httpx.AsyncClient) -> None
         sent += [m["id"] for m in await asyncio.gather(*batch)]
     received = await reading
     assert sorted(f["message"]["id"] for f in received) == sorted(sent)
+    # The laggard stays away longer than the send timeout even when the sends went quickly:
+    # its backlog filled the buffers during them, so chatd has been waiting on it since.
+    await asyncio.sleep(SEND_TIMEOUT + 1)
     laggard.connection.transport.resume_reading()
     code, _reason = await laggard.closed(wait=10)
     # 4009 when the close frame gets through the backlog in time, else the connection is cut.

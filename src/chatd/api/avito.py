@@ -26,7 +26,7 @@ from chatd.api.schemas import (
     parse_body,
 )
 from chatd.core import chats, messages, users
-from chatd.core.models import Message, Page
+from chatd.core.models import Page
 
 router = APIRouter(tags=["Avito chat API"])
 
@@ -115,19 +115,22 @@ async def messages_get(request: Request) -> Response:
         page = Page(limit=body.limit, before=body.before, after=body.after)
         document = await messages.messages_document(store, body.chat, page)
         return Response(document, media_type="application/json")
-    batches = messages.stream_history(store, body.chat)
-    first = await anext(batches)  # raises ChatNotFound while we can still answer 404
-    if len(first) < messages.STREAM_BATCH:
-        return Response(render.messages(first), media_type="application/json")
-    return StreamingResponse(_json_array(first, batches), media_type="application/json")
+    documents = messages.history_documents(store, body.chat)
+    # Raises ChatNotFound while we can still answer 404.
+    first = await anext(documents, b"[]")
+    second = await anext(documents, None) if first != b"[]" else None
+    if second is None:  # a history of one slice goes out whole, with its length
+        return Response(first, media_type="application/json")
+    return StreamingResponse(_json_array(first, second, documents), media_type="application/json")
 
 
 async def _json_array(
-    first: list[Message], rest: AsyncIterator[list[Message]]
+    first: bytes, second: bytes, rest: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    # A long history goes out batch by batch: memory stays bounded by one batch.
-    yield b"[" + render.messages(first)[1:-1]
-    async for batch in rest:
-        if batch:
-            yield b"," + render.messages(batch)[1:-1]
+    # A long history goes out slice by slice, each built by the database: memory stays bounded
+    # by a few slices (STREAM_BATCH messages each).
+    yield first[:-1]
+    yield b"," + second[1:-1]
+    async for document in rest:
+        yield b"," + document[1:-1]
     yield b"]"

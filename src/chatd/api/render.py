@@ -7,7 +7,6 @@ fraction of a time on a whole second: only those are formatted here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -26,22 +25,8 @@ def timestamp(value: datetime) -> datetime | str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
-def message(value: Message) -> dict[str, Any]:
-    return {
-        "id": value.id,
-        "chat": value.chat,
-        "author": value.author,
-        "text": value.text,
-        "created_at": timestamp(value.created_at),
-    }
-
-
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTIONS)
-
-
-def messages(values: Iterable[Message]) -> bytes:
-    return dumps([message(m) for m in values])
 
 
 def json(value: Any, status: int = 200) -> Response:

@@ -54,9 +54,10 @@ async def messages_document(store: Store, chat: ChatId, page: Page) -> bytes:
     return await store.messages_document(chat, check_page(page))
 
 
-def stream_history(store: Store, chat: ChatId) -> AsyncIterator[list[Message]]:
-    """The whole history in bounded batches; the first raises ChatNotFound for an unknown chat."""
-    return store.stream_messages(chat, STREAM_BATCH)
+def history_documents(store: Store, chat: ChatId) -> AsyncIterator[bytes]:
+    """The whole history as JSON arrays of bounded size, none empty; asking for the first raises
+    ChatNotFound for an unknown chat."""
+    return store.history_documents(chat, STREAM_BATCH)
 
 
 async def send(

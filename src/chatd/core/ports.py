@@ -155,10 +155,10 @@ class MessageStore(Protocol):
         {id, chat, author, text, created_at}. Raises ChatNotFound or MessageNotFound (cursor)."""
         ...
 
-    def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:
-        """The whole history (no tombstones) as it is when iteration starts, oldest first, in
-        batches of at most `batch`. The first batch (possibly empty) comes before any other;
-        ChatNotFound is raised when it is asked for."""
+    def history_documents(self, chat: ChatId, batch: int) -> AsyncIterator[bytes]:
+        """The whole history (no tombstones) up to the chat's last message when iteration
+        starts, oldest first, as JSON arrays of the Avito API's messages, each of at most
+        `batch` messages and none empty. ChatNotFound is raised when the first is asked for."""
         ...
 
     async def history_page(self, chat: ChatId, page: SeqPage) -> list[Message]:

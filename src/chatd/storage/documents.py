@@ -93,7 +93,15 @@ def user_chats_query(dialect: str) -> sa.Select[Any]:
 
 @functools.cache
 def messages_query(dialect: str, after: bool, before: bool, limit: bool) -> sa.Select[Any]:
-    page = history.page_query(after, before, limit).subquery()
+    return _messages(dialect, history.page_query(after, before, limit).subquery())
+
+
+@functools.cache
+def seq_range_query(dialect: str) -> sa.Select[Any]:
+    return _messages(dialect, history.seq_range_query().subquery())
+
+
+def _messages(dialect: str, page: sa.Subquery) -> sa.Select[Any]:
     doc = _object(
         dialect,
         id=page.c.id,
@@ -126,3 +134,11 @@ def messages_page(conn: sa.Connection, dialect: str, chat: ChatId, page: Page) -
         history.explain_empty_page(conn, chat, page)
         return b"[]"
     return found
+
+
+def history_slice(
+    conn: sa.Connection, dialect: str, chat: ChatId, from_seq: int, to_seq: int
+) -> bytes | None:
+    """The visible messages with from_seq < seq <= to_seq, or None if there are none."""
+    params = {"chat": chat, "from_seq": from_seq, "to_seq": to_seq}
+    return _text(conn, seq_range_query(dialect), params)

@@ -244,17 +244,18 @@ class SqlStore:
     async def messages_document(self, chat: ChatId, page: Page) -> bytes:
         return await self.db.read(documents.messages_page, self.db.dialect, chat, page)
 
-    async def stream_messages(self, chat: ChatId, batch: int) -> AsyncIterator[list[Message]]:
+    async def history_documents(self, chat: ChatId, batch: int) -> AsyncIterator[bytes]:
         last_seq = await self.db.read(history.last_seq, chat)
         if last_seq is None:
             raise ChatNotFound(chat)
-        from_seq = 0
-        while True:
-            rows = await self.db.read(history.batch, chat, from_seq, last_seq, batch)
-            yield rows
-            if len(rows) < batch:
-                return
-            from_seq = rows[-1].seq
+        # Slices of `batch` seqs: seqs are dense in a chat, so each slice is one index range.
+        for from_seq in range(0, last_seq, batch):
+            to_seq = min(from_seq + batch, last_seq)
+            found = await self.db.read(
+                documents.history_slice, self.db.dialect, chat, from_seq, to_seq
+            )
+            if found is not None:
+                yield found
 
     async def history_page(self, chat: ChatId, page: SeqPage) -> list[Message]:
         return await self.db.read(history.history_page, chat, page)
