@@ -1,4 +1,5 @@
-"""API v1 user lookup: logged-in users find each other's ids by exact name or by prefix."""
+"""API v1 user lookup: logged-in users find each other's ids by exact name or by prefix, and
+names by ids."""
 
 from __future__ import annotations
 
@@ -143,6 +144,42 @@ async def test_a_blocked_user_cannot_look_anyone_up(api: Api) -> None:
     response = await api.http.get("/api/v1/users", params={"username": "bob"}, headers=alice.auth)
     assert_error(response, 401)
     assert await _names(api, bob, username="alice") == ["alice"]
+
+
+# By ids
+
+
+async def test_profiles_are_found_by_ids_in_id_order_leaving_out_unknown_ids(api: Api) -> None:
+    alice, bob, carol = await sign_up_many(api.http, "alice", "bob", "carol")
+    await register(api.http, "dave", email="dave@example.org")
+    avito = await add_user(api.http, "erin")
+    ids = [carol.id, 10**12, avito, bob.id, carol.id]
+    response = await api.http.get("/api/v1/users", params={"id": ids}, headers=alice.auth)
+    found = ok(response)["users"]
+    assert [user["id"] for user in found] == sorted({bob.id, carol.id, avito})
+    assert [user["username"] for user in found] == ["bob", "carol", "erin"]
+    assert all(sorted(user) == PROFILE_KEYS for user in found)
+    response = await api.http.get("/api/v1/users", params={"id": ids}, headers={})
+    assert_error(response, 401)
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"id": [str(n) for n in range(1, 102)]}, "invalid_query"),
+        ({"id": "1", "username": "alice"}, "invalid_query"),
+        ({"id": "1", "prefix": "a"}, "invalid_query"),
+        ({"id": "0"}, "invalid_field"),
+        ({"id": "x"}, "invalid_field"),
+        ({"id": str(2**63)}, "invalid_field"),
+    ],
+)
+async def test_a_lookup_by_ids_takes_1_to_100_valid_ids_alone(
+    api: Api, query: dict[str, Any], code: str
+) -> None:
+    alice = await sign_up(api.http, "alice")
+    response = await api.http.get("/api/v1/users", params=query, headers=alice.auth)
+    assert assert_error(response, 400)["code"] == code
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,10 @@ class AccountStore(Protocol):
 
     async def find_account(self, username_key: str) -> Account | None: ...
 
+    async def accounts_by_id(self, ids: Sequence[UserId]) -> list[Account]:
+        """The accounts among `ids`, in id order; ids of nobody are left out."""
+        ...
+
     async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
         """Accounts whose username key starts with `key_prefix` (taken literally: `%` and `_`
         are no wildcards), ordered by the key; all of them when `limit` is None."""

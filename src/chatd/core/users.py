@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from chatd.core import clock
 from chatd.core.errors import InvalidInput
@@ -13,6 +14,7 @@ from chatd.core.ports import Store
 
 USERNAME_MAX = 64
 LOOKUP_LIMIT_DEFAULT = 10
+IDS_MAX = 100  # profiles by id in one lookup: a page of a chat's members or authors
 LOOKUP_LIMIT_MAX = 20  # a prefix search finds a few names; it is no directory to page through
 
 # Ids and seqs are signed 64-bit integers (BIGINT): no larger one can be stored or exist.
@@ -69,13 +71,20 @@ async def find_users(
     *,
     username: str | None = None,
     prefix: str | None = None,
+    ids: Sequence[UserId] | None = None,
     limit: int = LOOKUP_LIMIT_DEFAULT,
 ) -> list[Account]:
     """The account named `username` (ignoring case, as names clash), or up to `limit` accounts
-    whose names start with `prefix` (ignoring case), ordered by name. Raises InvalidInput unless
-    exactly one of the two is given and not blank, or when `limit` is outside 1..20."""
-    if (username is None) == (prefix is None):
-        raise InvalidInput("give exactly one of username and prefix", code="invalid_query")
+    whose names start with `prefix` (ignoring case), ordered by name, or the accounts among
+    `ids` (up to IDS_MAX; a client showing a chat learns its members' names), ordered by id.
+    Raises InvalidInput unless exactly one of the three is given and not blank, or when `limit`
+    is outside 1..20."""
+    if sum(given is not None for given in (username, prefix, ids)) != 1:
+        raise InvalidInput("give exactly one of username, prefix and id", code="invalid_query")
+    if ids is not None:
+        if not 1 <= len(ids) <= IDS_MAX:
+            raise InvalidInput(f"give 1 to {IDS_MAX} ids", code="invalid_query")
+        return await store.accounts_by_id(sorted(set(ids)))
     if prefix is None:
         name = check_characters(username or "", field="username").strip()
         if not name:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from chatd.core import events
 from chatd.core.errors import UserNotFound
 from chatd.core.events import Change, Written
 from chatd.core.models import Account, Caller, Credentials, UserId
+from chatd.storage.lookups import chunks
 from chatd.storage.tables import auth_tokens, users
 
 _ACCOUNT_COLUMNS = (
@@ -33,6 +35,15 @@ def find_account(conn: sa.Connection, username_key: str) -> Account | None:
     query = sa.select(*_ACCOUNT_COLUMNS).where(users.c.username_key == username_key)
     row = conn.execute(query).first()
     return None if row is None else Account(*row)
+
+
+def accounts_by_id(conn: sa.Connection, ids: Sequence[UserId]) -> list[Account]:
+    """The accounts among `ids`, in id order; ids of nobody are left out."""
+    found: list[Account] = []
+    for chunk in chunks(ids):
+        query = sa.select(*_ACCOUNT_COLUMNS).where(users.c.id.in_(chunk))
+        found += (Account(*row) for row in conn.execute(query))
+    return sorted(found, key=lambda account: account.id)
 
 
 def find_credentials(conn: sa.Connection, username_key: str) -> Credentials | None:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from chatd.core.models import ChatId, Page, UserId
 from chatd.storage import history
+from chatd.storage.database import Database
 from chatd.storage.tables import chat_members, chats
 
 _PG_TIME = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
@@ -114,31 +115,28 @@ def _messages(dialect: str, page: sa.Subquery) -> sa.Select[Any]:
     return _aggregate(dialect, rows, rows.c.seq)
 
 
-def _text(conn: sa.Connection, query: sa.Select[Any], params: dict[str, Any]) -> bytes | None:
+def _document(value: Any) -> bytes | None:
     """The document, or None for an empty listing."""
-    value = conn.execute(query, params).scalar()
     return None if value is None or value == "[]" else str(value).encode()
 
 
-def user_chats(conn: sa.Connection, dialect: str, user: UserId) -> bytes | None:
-    return _text(conn, user_chats_query(dialect), {"user": user})
+async def user_chats(db: Database, user: UserId) -> bytes | None:
+    return _document(await db.scalar(user_chats_query(db.dialect), {"user": user}))
 
 
-def messages_page(conn: sa.Connection, dialect: str, chat: ChatId, page: Page) -> bytes:
+async def messages_page(db: Database, chat: ChatId, page: Page) -> bytes:
     query = messages_query(
-        dialect, page.after is not None, page.before is not None, page.limit is not None
+        db.dialect, page.after is not None, page.before is not None, page.limit is not None
     )
     params = {"chat": chat, "limit": page.limit, "before": page.before, "after": page.after}
-    found = _text(conn, query, params)
+    found = _document(await db.scalar(query, params))
     if found is None:
-        history.explain_empty_page(conn, chat, page)
+        await db.read(history.explain_empty_page, chat, page)
         return b"[]"
     return found
 
 
-def history_slice(
-    conn: sa.Connection, dialect: str, chat: ChatId, from_seq: int, to_seq: int
-) -> bytes | None:
+async def history_slice(db: Database, chat: ChatId, from_seq: int, to_seq: int) -> bytes | None:
     """The visible messages with from_seq < seq <= to_seq, or None if there are none."""
     params = {"chat": chat, "from_seq": from_seq, "to_seq": to_seq}
-    return _text(conn, seq_range_query(dialect), params)
+    return _document(await db.scalar(seq_range_query(db.dialect), params))

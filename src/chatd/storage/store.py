@@ -131,6 +131,9 @@ class SqlStore:
     async def find_account(self, username_key: str) -> Account | None:
         return await self.db.read(accounts.find_account, username_key)
 
+    async def accounts_by_id(self, ids: Sequence[UserId]) -> list[Account]:
+        return await self.db.read(accounts.accounts_by_id, ids)
+
     async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
         return await self.db.read(accounts.list_accounts, key_prefix, limit)
 
@@ -182,7 +185,7 @@ class SqlStore:
             raise
 
     async def user_chats_document(self, user: UserId) -> bytes:
-        found = await self.db.read(documents.user_chats, self.db.dialect, user)
+        found = await documents.user_chats(self.db, user)
         if found is None:
             if not await self.db.read(exists, users, user):
                 raise UserNotFound([user])
@@ -242,7 +245,7 @@ class SqlStore:
             return await self._write(chats.post_direct, *args)
 
     async def messages_document(self, chat: ChatId, page: Page) -> bytes:
-        return await self.db.read(documents.messages_page, self.db.dialect, chat, page)
+        return await documents.messages_page(self.db, chat, page)
 
     async def history_documents(self, chat: ChatId, batch: int) -> AsyncIterator[bytes]:
         last_seq = await self.db.read(history.last_seq, chat)
@@ -251,9 +254,7 @@ class SqlStore:
         # Slices of `batch` seqs: seqs are dense in a chat, so each slice is one index range.
         for from_seq in range(0, last_seq, batch):
             to_seq = min(from_seq + batch, last_seq)
-            found = await self.db.read(
-                documents.history_slice, self.db.dialect, chat, from_seq, to_seq
-            )
+            found = await documents.history_slice(self.db, chat, from_seq, to_seq)
             if found is not None:
                 yield found
 

@@ -106,7 +106,9 @@ async def unblock(user_id: Id, caller: CallerDep, request: Request) -> None:
     "/users",
     response_model=UserList,
     responses=error_responses(401),
-    summary="Find users: by exact username (ignoring case) or by the start of their username",
+    summary=(
+        "Find users: by exact username (ignoring case), by the start of their username, or by id"
+    ),
 )
 async def find_users(
     caller: CallerDep,  # logged-in users only: this is how they learn each other's ids
@@ -118,13 +120,21 @@ async def find_users(
         str | None,
         Query(description="The start of usernames, ignoring case; % and _ are literal"),
     ] = None,
+    user_id: Annotated[
+        list[Id] | None,
+        Query(
+            alias="id",
+            description=f"Ids (repeat the parameter, up to {core_users.IDS_MAX}): their "
+            "profiles, by id; ids of nobody are left out",
+        ),
+    ] = None,
     limit: Annotated[
         int,
         Query(ge=1, le=core_users.LOOKUP_LIMIT_MAX, description="At most this many (prefix)"),
     ] = core_users.LOOKUP_LIMIT_DEFAULT,
 ) -> Response:
     found = await core_users.find_users(
-        store_of(request), username=username, prefix=prefix, limit=limit
+        store_of(request), username=username, prefix=prefix, ids=user_id, limit=limit
     )
     return render.json({"users": [_profile(account) for account in found]})
 
