@@ -5,16 +5,20 @@ far more than a write's statements. The writer thread takes every job queued whi
 runs each in a SAVEPOINT of one transaction, commits once, and only then answers each job: every
 acknowledged write is durable, one failing job (its savepoint rolled back) never fails the
 others, and a lone write on an idle server commits at once (nothing waits for a timer).
+
+A group is answered with one wake-up of the event loop, not one per job: concurrent futures
+wrapped for asyncio cost a lock, a condition and a self-pipe write each, ~12% of the server's
+CPU under a send load (py-spy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,13 +33,28 @@ _STOP = object()
 
 
 class _Job:
-    __slots__ = ("args", "future", "kwargs", "work")
+    __slots__ = ("args", "future", "kwargs", "loop", "work")
 
     def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.work = work
         self.args = args
         self.kwargs = kwargs
-        self.future: Future[Any] = Future()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
+
+
+Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    """On the event loop: answers the jobs of one group (those whose caller still waits)."""
+    for job, result, error in outcomes:
+        if job.future.cancelled():
+            continue
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
 
 
 class GroupCommitWriter:
@@ -52,7 +71,7 @@ class GroupCommitWriter:
         transaction has committed."""
         job = _Job(work, args, kwargs)
         self._jobs.put(job)
-        result: T = await asyncio.wrap_future(job.future)
+        result: T = await job.future
         return result
 
     def close(self) -> None:
@@ -75,16 +94,17 @@ class GroupCommitWriter:
                     stop = True
                     break
                 batch.append(job)
-            # A job whose caller gave up before it started is dropped; the rest can no longer
-            # be cancelled: they are answered after the commit.
-            self._commit([job for job in batch if job.future.set_running_or_notify_cancel()])
+            # A job whose caller gave up before it started is dropped (reading a future's state
+            # from this thread is a plain attribute read); the rest run and commit whatever
+            # their callers do next.
+            self._commit([job for job in batch if not job.future.cancelled()])
             if stop:
                 return
 
     def _commit(self, batch: list[_Job]) -> None:
         if not batch:
             return
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         try:
             with self._engine.begin() as conn:
                 db = driver(conn)
@@ -99,13 +119,14 @@ class GroupCommitWriter:
                     db.execute("RELEASE job")
         except Exception as exc:  # the commit itself failed: nothing of the batch is durable
             log.exception("a group commit of %d writes failed", len(batch))
-            for job in batch:
-                job.future.set_exception(exc)
-            return
-        self.batches += 1
-        self.jobs += len(batch)
-        for job, result, error in outcomes:
-            if error is None:
-                job.future.set_result(result)
-            else:
-                job.future.set_exception(error)
+            outcomes = [(job, None, exc) for job in batch]
+        else:
+            self.batches += 1
+            self.jobs += len(batch)
+        loops: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        for outcome in outcomes:
+            loops.setdefault(outcome[0].loop, []).append(outcome)
+        for loop, answered in loops.items():
+            # A closed loop raises RuntimeError: nobody is left there to answer.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, answered)
