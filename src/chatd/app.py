@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from chatd import __version__
-from chatd.api import avito, errors, v1
+from chatd.api import avito, errors, v1, web
 from chatd.api.fastpath import AvitoFastPath
 from chatd.api.idempotency import Idempotency
 from chatd.api.limits import BodySizeLimit
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _serve_docs(app)
+    web.serve_client(app)
     app.state.settings = settings
     app.state.rate_limits = RateLimits(settings)
     errors.install(app)

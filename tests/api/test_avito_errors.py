@@ -308,8 +308,9 @@ async def test_body_limit_follows_the_max_body_bytes_setting(settings: Settings)
     [
         ("POST", "/users/get"),
         ("POST", "/nope"),
-        ("GET", "/"),
-        ("POST", "/"),
+        # GET / is the web client (tests/ui).
+        ("GET", "/nope"),
+        ("POST", "/app"),
         ("POST", "/users"),
         ("POST", "/messages/add/extra"),
     ],

@@ -51,6 +51,13 @@ class BrowserErrors:
         self.console: list[str] = []
         self.exceptions: list[str] = []
         self.requests: list[str] = []
+        self.expected: list[str] = []
+
+    def expect(self, *fragments: str) -> None:
+        """What a test provokes on purpose (a wrong password's 401, a cut network's failed
+        requests): reports containing any of `fragments` are not problems. Chromium logs every
+        failed response to the console as well ("the server responded with a status of 401")."""
+        self.expected += fragments
 
     def watch(self, context: BrowserContext) -> None:
         """Every page of the context, popups included."""
@@ -80,10 +87,10 @@ class BrowserErrors:
     def assert_none(self) -> None:
         """Fails on anything collected so far, and forgets it: the `page` fixture checks again at
         teardown, and must report only what came after."""
+        reported = [*(f"console error: {text}" for text in self.console), *self.requests]
         problems = [
-            *(f"console error: {text}" for text in self.console),
+            *(problem for problem in reported if not any(e in problem for e in self.expected)),
             *(f"uncaught exception: {text}" for text in self.exceptions),
-            *self.requests,
         ]
         self.console.clear()
         self.exceptions.clear()

@@ -1,0 +1,124 @@
+// The WebSocket stream (README, "Real-time"): authenticate with the first frame, resume from
+// the last position processed, reconnect with backoff. Events are handed over in order; `pos`
+// advances only after the handler has run, so an event is never skipped across a reconnect.
+
+const PING_EVERY_MS = 15000;
+const MAX_BACKOFF_MS = 30000;
+
+export class Stream {
+  // handlers: { ready(pos, resumed), event(frame), resync(), status(state), stopped(code) }
+  constructor(token, handlers) {
+    this.token = token;
+    this.handlers = handlers;
+    this.pos = null; // the last position processed
+    this.socket = null;
+    this.attempt = 0;
+    this.closed = false;
+    this.timer = null;
+    this.pinger = null;
+    this.heard = 0; // when the server last said anything
+    // The browser knows before the socket does: a connection whose network went away may stay
+    // "open" for a long time, so it is dropped at once, and picked up again when back online.
+    this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.drop();
+    window.addEventListener("online", this.onOnline);
+    window.addEventListener("offline", this.onOffline);
+  }
+
+  start() {
+    this.connect();
+  }
+
+  connect() {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.handlers.status(this.attempt === 0 && this.pos === null ? "connecting" : "reconnecting");
+    if (!navigator.onLine) return; // the "online" event reconnects
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws`);
+    this.socket = socket;
+    socket.onopen = () => {
+      const auth = { type: "auth", token: this.token };
+      if (this.pos !== null) auth.pos = this.pos;
+      socket.send(JSON.stringify(auth));
+    };
+    socket.onmessage = (message) => this.receive(socket, message);
+    socket.onclose = (event) => this.lost(socket, event.code);
+    socket.onerror = () => {}; // onclose follows, and decides
+  }
+
+  receive(socket, message) {
+    if (socket !== this.socket) return;
+    this.heard = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (frame.type === "ready") {
+      const resumed = this.pos !== null;
+      this.attempt = 0;
+      this.pos = frame.pos;
+      this.handlers.status("live");
+      // Browsers cannot send WebSocket pings: a ping frame gets a pong, and a connection that
+      // stays silent through two of them is dead even if the browser has not noticed.
+      this.pinger = setInterval(() => {
+        if (Date.now() - this.heard > 2 * PING_EVERY_MS + 1000) {
+          this.drop();
+        } else if (socket.readyState === WebSocket.OPEN) {
+          socket.send('{"type":"ping"}');
+        }
+      }, PING_EVERY_MS);
+      this.handlers.ready(frame.pos, resumed);
+      return;
+    }
+    if (frame.type === "pong") return;
+    if (frame.type === "resync_required") {
+      this.handlers.resync();
+      this.pos = frame.pos;
+      return;
+    }
+    this.handlers.event(frame);
+    if (typeof frame.pos === "number") this.pos = frame.pos;
+  }
+
+  lost(socket, code) {
+    if (socket !== this.socket) return;
+    clearInterval(this.pinger);
+    this.socket = null;
+    if (this.closed) return;
+    if (code === 4001 || code === 4003) {
+      this.closed = true;
+      this.handlers.stopped(code);
+      return;
+    }
+    this.handlers.status("reconnecting");
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), delay * (0.75 + Math.random() / 2));
+  }
+
+  drop() {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.close();
+    this.lost(socket, 1006);
+  }
+
+  reconnectNow() {
+    if (this.closed || this.socket) return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  stop() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
+    if (this.socket) this.socket.close(1000);
+    this.socket = null;
+  }
+}
