@@ -203,6 +203,26 @@ async def test_two_people_chat_live_with_pending_sends_edits_and_deletes(
     await screenshot(alice, "chat")
 
 
+async def test_an_edit_in_progress_survives_messages_arriving(person: Open) -> None:
+    alice_name, bob_name = unique("alice"), unique("bob")
+    bob = await person(bob_name)
+    alice = await person(alice_name)
+    await create_chat(alice, "busy", bob_name)
+    await send(alice, "first draft")
+    await message(alice, "first draft").get_by_role("button", name="Edit message").click()
+    editor = alice.get_by_role("textbox", name="Edit message")
+    await editor.press("End")
+    await editor.type(", then more")
+    await chat_item(bob, "busy").click()
+    await send(bob, "an interruption")
+    await expect(message(alice, "an interruption")).to_be_visible(timeout=LIVE)
+    await expect(editor).to_be_focused()
+    await editor.type(" and the end")
+    await editor.press("Enter")
+    final = "first draft, then more and the end"
+    await expect(message(bob, final)).to_be_visible(timeout=LIVE)
+
+
 async def test_the_chat_list_orders_by_activity_and_counts_unread(person: Open) -> None:
     alice_name, bob_name = unique("alice"), unique("bob")
     bob = await person(bob_name)
@@ -427,6 +447,15 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await expect(chat_item(alice, "private matters")).to_have_count(0, timeout=LIVE)
     await expect(chat_item(bob, "private matters")).to_have_count(0, timeout=LIVE)
     await expect(alice.get_by_text("This chat was deleted.")).to_be_visible()
+
+    # Logging out forgets the moderator's view: the next person on this page sees their own.
+    await create_chat(alice, "after", bob_name)
+    await mod.get_by_role("button", name="Log out").click()
+    await expect(mod.get_by_label("Username", exact=True)).to_have_value("")
+    await log_in(mod, bob_name)
+    await expect(chat_item(mod, "after")).to_be_visible()
+    await expect(mod.get_by_label("All chats (moderator)")).to_be_hidden()
+    await expect(mod.locator("#sidebar-error")).to_be_hidden()
 
 
 # Logging in

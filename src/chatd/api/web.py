@@ -36,7 +36,8 @@ HEADERS = {
 
 
 class _Guarded:
-    """Adds HEADERS to every response of the wrapped app."""
+    """Adds HEADERS to every response of the wrapped app, and makes the browser revalidate
+    (ETag) before using a cached file: an old main.js must not run under a new index.html."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,7 +46,8 @@ class _Guarded:
         async def guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+                extra = {**HEADERS, "Cache-Control": "no-cache"}
+                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
                 message = {**message, "headers": headers}
             await send(message)
 

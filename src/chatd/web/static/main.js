@@ -22,9 +22,12 @@ const state = {
   pending: [], // sends not yet confirmed: { key, chat, text, state, error }
   scopeAll: false,
   stream: null,
-  loading: false,
+  loading: 0, // loads in flight: events wait for them (hold/release below)
   held: [],
   blocked: false,
+  generation: 0, // of reload(): a later one supersedes an earlier one still in flight
+  reloadFailed: false,
+  editing: null, // { id, text } of the message being edited, kept across re-renders
 };
 
 // ---- small helpers ----------------------------------------------------------------------
@@ -75,6 +78,24 @@ function chatTitle(chat) {
   if (chat.name) return chat.name;
   const others = chat.users.filter((id) => id !== state.me.id);
   return others.length ? others.map(nameOf).join(", ") : "private chat";
+}
+
+// The server counts unread as last_seq - last_read_seq: so does the client, after any change.
+function recount(chat) {
+  chat.unread_count = Math.max(0, chat.last_seq - chat.last_read_seq);
+}
+
+// Events that arrive while a load is in flight wait for it, then apply on top of what it got.
+function hold() {
+  state.loading += 1;
+}
+
+function release() {
+  state.loading -= 1;
+  if (state.loading > 0) return;
+  const held = state.held;
+  state.held = [];
+  for (const frame of held) apply(frame);
 }
 
 function isModerator() {
@@ -128,10 +149,12 @@ async function start(token) {
   try {
     state.me = await api.get("/me");
   } catch (err) {
-    sessionStorage.removeItem(TOKEN_KEY);
     api.token = null;
-    if (err instanceof ApiError && err.status === 401) return; // expired: log in again
-    say($("login-error"), describe(err));
+    if (err instanceof ApiError && err.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY); // expired or revoked: log in again
+      return;
+    }
+    say($("login-error"), `${describe(err)} Reload the page to try again.`);
     return;
   }
   state.names.set(state.me.id, state.me.username);
@@ -140,10 +163,16 @@ async function start(token) {
   show($("moderation"), isModerator());
   show($("login-screen"), false);
   show($("app-screen"), true);
-  state.loading = true; // until the first `ready` and the load after it
+  hold(); // until the first `ready` and the load after it
+  let first = true;
   state.stream = new Stream(token, {
     ready: (_pos, resumed) => {
-      if (!resumed) reload();
+      if (first) {
+        first = false;
+        reload().finally(release);
+      } else if (!resumed || state.reloadFailed) {
+        reload();
+      }
     },
     event: (frame) => (state.loading ? state.held.push(frame) : apply(frame)),
     resync: () => reload(),
@@ -166,10 +195,20 @@ function reset() {
   if (state.stream) state.stream.stop();
   sessionStorage.removeItem(TOKEN_KEY);
   api.token = null;
+  for (const pending of state.pending) clearTimeout(pending.timer);
   Object.assign(state, {
-    me: null, chats: new Map(), open: null, pending: [], stream: null, held: [], blocked: false,
+    me: null, chats: new Map(), open: null, pending: [], stream: null, held: [], loading: 0,
+    blocked: false, scopeAll: false, editing: null, reloadFailed: false,
   });
+  state.generation += 1; // a load still in flight belongs to the old session
   state.names.clear();
+  $("scope-all").checked = false;
+  $("composer-input").value = "";
+  for (const id of ["new-chat-name", "new-chat-members", "direct-username", "block-username"]) {
+    $(id).value = "";
+  }
+  $("moderation-status").textContent = "";
+  for (const id of ["sidebar-error", "chat-error", "details-error"]) say($(id), "");
   $("chat-list").replaceChildren();
   $("messages").replaceChildren();
   say($("banner"), "");
@@ -223,7 +262,8 @@ function failed(err, where) {
 // ---- loading state --------------------------------------------------------------------------
 
 async function reload() {
-  state.loading = true;
+  const generation = ++state.generation;
+  hold();
   try {
     const chats = new Map();
     let cursor = null;
@@ -234,20 +274,21 @@ async function reload() {
       for (const chat of page.chats) chats.set(chat.id, chat);
       cursor = page.next_cursor;
     } while (cursor && chats.size < 1000);
+    if (generation !== state.generation) return; // superseded, or logged out
     state.chats = chats;
+    state.reloadFailed = false;
     await learnNames([...chats.values()].flatMap((chat) => chat.users));
     if (state.open && !state.open.draft) {
       if (chats.has(state.open.id) || state.scopeAll) await openChat(state.open.id);
       else closeChat("This chat is gone.");
     }
   } catch (err) {
+    // Retried on the next connection; a page that shows nothing says why meanwhile.
+    state.reloadFailed = true;
     failed(err, $("sidebar-error"));
   } finally {
-    state.loading = false;
-    const held = state.held;
-    state.held = [];
-    for (const frame of held) apply(frame);
-    renderChats();
+    release();
+    if (state.me) renderChats();
   }
 }
 
@@ -273,7 +314,7 @@ function apply(frame) {
       const chat = state.chats.get(frame.chat.id);
       if (chat) {
         chat.last_read_seq = Math.max(chat.last_read_seq, frame.chat.last_read_seq);
-        if (chat.last_read_seq >= chat.last_seq) chat.unread_count = 0;
+        recount(chat);
         renderChats();
       }
       break;
@@ -305,9 +346,8 @@ function messageChanged(message, created) {
       chat.last_seq = message.seq;
       chat.last_message_at = message.created_at;
       chat.last_message = preview(message);
-      const reading = state.open && state.open.id === chat.id && !document.hidden;
       if (message.author === state.me.id) chat.last_read_seq = message.seq; // sending reads
-      else if (created && !reading) chat.unread_count += 1;
+      recount(chat);
     } else if (chat.last_message && chat.last_message.id === message.id) {
       chat.last_message = preview(message);
     }
@@ -324,7 +364,7 @@ function messageChanged(message, created) {
 }
 
 function confirmPending(message) {
-  if (message.author !== state.me.id) return;
+  if (message.author !== state.me.id || state.open.messages.has(message.id)) return;
   const index = state.pending.findIndex(
     (p) => p.chat === message.chat && p.text === message.text && p.id === undefined,
   );
@@ -358,7 +398,7 @@ function chatChanged(chat) {
 
 function chatGone(id, how) {
   state.chats.delete(id);
-  if (state.open && state.open.id === id && !state.scopeAll) {
+  if (state.open && state.open.id === id && (how === "deleted" || !state.scopeAll)) {
     closeChat(how === "deleted" ? "This chat was deleted." : "You are no longer in this chat.");
   }
   renderChats();
@@ -407,18 +447,25 @@ function renderChats() {
     );
     return el("li", {}, button);
   });
+  const focus = focusWithin(list, "[data-chat]");
   list.replaceChildren(...items);
+  focus();
   show($("no-chats"), chats.length === 0);
 }
 
 // ---- one chat -------------------------------------------------------------------------------
 
+let opening = 0;
 async function openChat(id) {
   say($("chat-error"), "");
+  const ticket = ++opening;
+  hold(); // a message that commits after the snapshot below arrives as an event: after it
   try {
     const found = await api.get(`/chats/${id}?limit=${PAGE}`);
     await learnNames([...found.users, ...found.messages.map((m) => m.author)]);
+    if (ticket !== opening || !state.me) return; // another chat was opened meanwhile
     const keepScroll = state.open && state.open.id === id;
+    if (!keepScroll) state.editing = null;
     state.open = {
       id,
       messages: new Map(found.messages.map((m) => [m.id, m])),
@@ -442,6 +489,8 @@ async function openChat(id) {
       renderChats();
     }
     failed(err, $("sidebar-error"));
+  } finally {
+    release();
   }
 }
 
@@ -489,7 +538,10 @@ function renderHeader() {
       ? el("button", {
         type: "button", class: "secondary small", text: "Remove",
         "aria-label": `Remove ${nameOf(id)}`,
-        onclick: () => changeChat({ users: chat.users.filter((u) => u !== id) }),
+        onclick: () => {
+          const now = state.chats.get(chat.id);
+          if (now) changeChat({ users: now.users.filter((u) => u !== id) });
+        },
       })
       : null;
     const block = isModerator() && id !== state.me.id
@@ -517,17 +569,47 @@ function renderMessages({ toBottom = false } = {}) {
   if (open.beforeSeq !== null && open.beforeSeq !== undefined) {
     items.unshift(el("li", { class: "hint", text: open.loadingOlder ? "Loading…" : "Scroll up for older messages" }));
   }
+  const focus = focusWithin(list, "[data-message], [data-pending]");
   list.replaceChildren(...items);
+  focus();
   if (toBottom || atBottom) list.scrollTop = list.scrollHeight;
+}
+
+// Lists are rebuilt on every change: put the keyboard focus (and an editor's caret) back on
+// the same control of the same item afterwards.
+function focusWithin(container, itemSelector) {
+  const active = document.activeElement;
+  if (!active || !container.contains(active) || active === container) return () => {};
+  const item = active.closest(itemSelector);
+  if (!item) return () => {};
+  const key = ["data-message", "data-pending", "data-chat"].find((a) => item.hasAttribute(a));
+  const value = item.getAttribute(key);
+  const label = active.getAttribute("aria-label") || active.textContent;
+  const caret = [active.selectionStart, active.selectionEnd];
+  return () => {
+    const again = container.querySelector(`[${key}="${CSS.escape(value)}"]`);
+    if (!again) return;
+    const controls = [again, ...again.querySelectorAll("button, textarea, input")];
+    const target = controls.find(
+      (c) => c.tagName === active.tagName && (c.getAttribute("aria-label") || c.textContent) === label,
+    );
+    if (!target) return;
+    target.focus();
+    if (caret[0] !== null && caret[0] !== undefined && target.setSelectionRange) {
+      target.setSelectionRange(caret[0], caret[1]);
+    }
+  };
 }
 
 function messageItem(message) {
   const own = message.author === state.me.id;
-  const body = message.deleted
+  const editing = state.editing && state.editing.id === message.id && !message.deleted;
+  let body = message.deleted
     ? el("p", { class: "text deleted", text: "message deleted" })
     : el("p", { class: "text", text: message.text });
+  if (editing) body = editorFor(message);
   const actions = [];
-  if (!message.deleted && !state.blocked) {
+  if (!message.deleted && !state.blocked && !editing) {
     if (own) {
       actions.push(el("button", {
         type: "button", class: "link", text: "Edit", "aria-label": "Edit message",
@@ -648,10 +730,16 @@ async function deliver(pending) {
     const message = await api.post(path, { text: pending.text }, pending.key);
     state.pending = state.pending.filter((p) => p !== pending);
     if (pending.draftUser) {
+      // Sends typed into the draft after this one go to the chat it created.
+      for (const later of state.pending) {
+        if (later.draftUser === pending.draftUser) {
+          later.chat = message.chat;
+          delete later.draftUser;
+        }
+      }
       if (state.open && state.open.draft && state.open.user.id === pending.draftUser) {
         await openChat(message.chat);
       }
-      return;
     }
     messageChanged(message, true);
   } catch (err) {
@@ -680,41 +768,52 @@ async function deliver(pending) {
 }
 
 function editMessage(message) {
-  const item = $("messages").querySelector(`[data-message="${message.id}"]`);
-  if (!item) return;
+  state.editing = { id: message.id, text: message.text };
+  renderMessages();
+  const input = $("messages").querySelector(".edit-input");
+  if (input) input.focus();
+}
+
+// The editor is part of the state, not of the DOM: a message arriving meanwhile re-renders
+// the list without losing what is being typed.
+function editorFor(message) {
   const input = el("textarea", { class: "edit-input", "aria-label": "Edit message", rows: "2" });
-  input.value = message.text;
+  input.value = state.editing.text;
+  input.addEventListener("input", () => {
+    if (state.editing) state.editing.text = input.value;
+  });
+  const cancel = () => {
+    state.editing = null;
+    renderMessages();
+  };
   const save = async () => {
     const text = input.value;
+    state.editing = null;
     if (!text.trim() || text === message.text) {
       renderMessages();
       return;
     }
+    renderMessages();
     try {
       const updated = await api.patch(`/messages/${message.id}`, { text }, newKey());
       messageChanged(updated, false);
     } catch (err) {
       failed(err, $("chat-error"));
-      renderMessages();
     }
   };
   input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       save();
     } else if (event.key === "Escape") {
-      renderMessages();
+      event.stopPropagation();
+      cancel();
     }
   });
-  const form = el("div", { class: "edit" }, input,
+  return el("div", { class: "edit" }, input,
     el("div", { class: "actions" },
       el("button", { type: "button", class: "small", text: "Save", onclick: save }),
-      el("button", { type: "button", class: "small secondary", text: "Cancel",
-        onclick: () => renderMessages() })));
-  item.querySelector(".text").replaceWith(form);
-  const actions = item.querySelector(".actions:not(.edit .actions)");
-  if (actions) actions.remove();
-  input.focus();
+      el("button", { type: "button", class: "small secondary", text: "Cancel", onclick: cancel })));
 }
 
 // A destructive button asks for a second click instead of a dialog: dialogs steal focus and

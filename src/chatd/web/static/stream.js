@@ -16,7 +16,7 @@ export class Stream {
     this.closed = false;
     this.timer = null;
     this.pinger = null;
-    this.heard = 0; // when the server last said anything
+    this.pingSent = 0; // when the unanswered ping went out, or 0
     // The browser knows before the socket does: a connection whose network went away may stay
     // "open" for a long time, so it is dropped at once, and picked up again when back online.
     this.onOnline = () => this.reconnectNow();
@@ -49,7 +49,7 @@ export class Stream {
 
   receive(socket, message) {
     if (socket !== this.socket) return;
-    this.heard = Date.now();
+    this.pingSent = 0; // anything from the server proves the connection alive
     let frame;
     try {
       frame = JSON.parse(message.data);
@@ -62,11 +62,15 @@ export class Stream {
       this.pos = frame.pos;
       this.handlers.status("live");
       // Browsers cannot send WebSocket pings: a ping frame gets a pong, and a connection that
-      // stays silent through two of them is dead even if the browser has not noticed.
+      // leaves a ping unanswered until the next tick is dead even if the browser has not
+      // noticed. (Timers in a background tab may tick once a minute: only an unanswered ping
+      // counts, never mere silence.)
+      this.pingSent = 0;
       this.pinger = setInterval(() => {
-        if (Date.now() - this.heard > 2 * PING_EVERY_MS + 1000) {
+        if (this.pingSent) {
           this.drop();
         } else if (socket.readyState === WebSocket.OPEN) {
+          this.pingSent = Date.now();
           socket.send('{"type":"ping"}');
         }
       }, PING_EVERY_MS);
