@@ -98,12 +98,26 @@ def unique(name: str) -> str:
     return f"{name}{secrets.token_hex(3)}"
 
 
+async def alice_and_bob(person: Open) -> tuple[Page, str, Page, str]:
+    """Two people registered in two browser contexts: (alice, her name, bob, his name)."""
+    bob_name = unique("bob")
+    bob = await person(bob_name)
+    alice_name = unique("alice")
+    alice = await person(alice_name)
+    return alice, alice_name, bob, bob_name
+
+
+def status(page: Page, text: str) -> Locator:
+    """The connection status in the header, showing `text`."""
+    return page.get_by_role("status").filter(has_text=text)
+
+
 async def log_in(page: Page, name: str, *, register: bool = False) -> None:
     await page.get_by_label("Username", exact=True).fill(name)
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     button = "Register" if register else "Log in"
     await page.get_by_role("button", name=button, exact=True).click()
-    await expect(page.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    await expect(status(page, "Connected")).to_be_visible()
 
 
 def messages(page: Page) -> Locator:
@@ -148,9 +162,7 @@ async def screenshot(page: Page, name: str) -> None:
 async def test_two_people_chat_live_with_pending_sends_edits_and_deletes(
     person: Open, errors: BrowserErrors
 ) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, alice_name, bob, bob_name = await alice_and_bob(person)
     keys: list[str | None] = []
     alice.on(
         "request",
@@ -204,9 +216,7 @@ async def test_two_people_chat_live_with_pending_sends_edits_and_deletes(
 
 
 async def test_an_edit_in_progress_survives_messages_arriving(person: Open) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, _, bob, bob_name = await alice_and_bob(person)
     await create_chat(alice, "busy", bob_name)
     await send(alice, "first draft")
     await message(alice, "first draft").get_by_role("button", name="Edit message").click()
@@ -224,9 +234,7 @@ async def test_an_edit_in_progress_survives_messages_arriving(person: Open) -> N
 
 
 async def test_the_chat_list_orders_by_activity_and_counts_unread(person: Open) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, _, bob, bob_name = await alice_and_bob(person)
     for name in ("first", "second", "third"):
         await create_chat(alice, name, bob_name)
     names = bob.get_by_role("list", name="Your chats").locator(".chat-name")
@@ -246,9 +254,7 @@ async def test_the_chat_list_orders_by_activity_and_counts_unread(person: Open) 
 async def test_a_person_who_was_offline_catches_up_without_a_reload(
     person: Open, errors: BrowserErrors
 ) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, _, bob, bob_name = await alice_and_bob(person)
     await create_chat(alice, "away", bob_name)
     await send(alice, "before")
     await chat_item(bob, "away").click()
@@ -256,7 +262,7 @@ async def test_a_person_who_was_offline_catches_up_without_a_reload(
 
     errors.expect("ERR_INTERNET_DISCONNECTED", "WebSocket")
     await bob.context.set_offline(True)
-    await expect(bob.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    await expect(status(bob, "Reconnecting")).to_be_visible()
     for text in ("one", "two", "three"):
         await send(alice, text)
     await message(alice, "two").get_by_role("button", name="Edit message").click()
@@ -265,14 +271,14 @@ async def test_a_person_who_was_offline_catches_up_without_a_reload(
     await expect(message(alice, "two, edited")).to_be_visible()
 
     await bob.context.set_offline(False)
-    await expect(bob.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    await expect(status(bob, "Connected")).to_be_visible()
     texts = messages(bob).locator(".text")
     await expect(texts).to_have_text(["before", "one", "two, edited", "three"])
     await expect(message(bob, "two, edited")).to_contain_text("(edited)")
 
     # A reload keeps the session and the history.
     await bob.reload()
-    await expect(bob.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    await expect(status(bob, "Connected")).to_be_visible()
     await chat_item(bob, "away").click()
     await expect(texts).to_have_text(["before", "one", "two, edited", "three"])
 
@@ -280,9 +286,7 @@ async def test_a_person_who_was_offline_catches_up_without_a_reload(
 async def test_a_send_while_offline_is_delivered_once_when_back(
     person: Open, errors: BrowserErrors
 ) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, _, bob, bob_name = await alice_and_bob(person)
     await create_chat(alice, "later", bob_name)
     errors.expect("ERR_INTERNET_DISCONNECTED", "WebSocket")
     await alice.context.set_offline(True)
@@ -341,9 +345,7 @@ async def _account(api: httpx.AsyncClient, name: str) -> dict[str, str]:
 
 
 async def test_a_private_chat_is_started_by_username(person: Open) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, alice_name, bob, bob_name = await alice_and_bob(person)
     await alice.get_by_label("Private chat with").fill(bob_name)
     await alice.get_by_role("button", name="Open").click()
     await expect(alice.get_by_role("heading", name=bob_name)).to_be_visible()
@@ -426,7 +428,7 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await expect(bob.get_by_role("alert")).to_have_text(
         "Your account has been blocked by a moderator."
     )
-    await expect(bob.get_by_role("status").filter(has_text="Blocked")).to_be_visible()
+    await expect(status(bob, "Blocked")).to_be_visible()
 
     await bob.get_by_role("button", name="Log out").click()
     await bob.get_by_label("Username", exact=True).fill(bob_name)
@@ -438,7 +440,7 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await mod.get_by_role("button", name="Unblock").click()
     await expect(mod.get_by_text(f"{bob_name} is unblocked.")).to_be_visible()
     await bob.get_by_role("button", name="Log in").click()
-    await expect(bob.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    await expect(status(bob, "Connected")).to_be_visible()
 
     # A moderator deletes any chat; its members see it go.
     await mod.get_by_role("button", name="Details").click()
@@ -501,9 +503,7 @@ async def test_login_errors_are_shown_inline_and_log_out_revokes_the_token(
 
 
 async def test_a_message_is_always_text(person: Open) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    bob = await person(bob_name)
-    alice = await person(alice_name)
+    alice, _, bob, bob_name = await alice_and_bob(person)
     await create_chat(alice, "<b>bold</b>", bob_name)
     tricks = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "&lt;b&gt; & \"'"]
     for text in tricks:
@@ -545,9 +545,7 @@ async def test_the_first_screen_is_small(web_server: ServerProcess) -> None:
 
 
 async def test_the_app_works_with_the_keyboard_alone(person: Open) -> None:
-    alice_name, bob_name = unique("alice"), unique("bob")
-    await person(bob_name)
-    alice = await person(alice_name)
+    alice, alice_name, _, bob_name = await alice_and_bob(person)
     await create_chat(alice, "keys", bob_name)
     await alice.get_by_role("button", name="Log out").click()
     # The login form takes focus; Tab moves to the password; Enter logs in.
@@ -556,7 +554,7 @@ async def test_the_app_works_with_the_keyboard_alone(person: Open) -> None:
     await alice.keyboard.press("Tab")
     await alice.keyboard.type(PASSWORD)
     await alice.keyboard.press("Enter")
-    await expect(alice.get_by_role("status").filter(has_text="Connected")).to_be_visible()
+    await expect(status(alice, "Connected")).to_be_visible()
     await chat_item(alice, "keys").focus()
     await alice.keyboard.press("Enter")
     composer = alice.get_by_label("Message", exact=True)

@@ -945,35 +945,33 @@ function wire() {
   $("add-member-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     say($("details-error"), "");
-    const chat = state.chats.get(state.open.id);
+    const id = state.open.id;
     try {
       const user = await userByName($("add-member-input").value);
       $("add-member-input").value = "";
-      if (!chat.users.includes(user.id)) await changeChat({ users: [...chat.users, user.id] });
+      const chat = state.chats.get(id); // as it is now, after the lookup
+      if (chat && !chat.users.includes(user.id)) {
+        await changeChat({ users: [...chat.users, user.id] });
+      }
     } catch (err) {
       failed(err, $("details-error"));
     }
   });
-  $("leave-button").addEventListener("click", async (event) => {
-    if (!confirmed(event.currentTarget)) return;
-    const id = state.open.id;
-    try {
-      await api.post(`/chats/${id}/leave`, undefined, newKey());
-      chatGone(id, "left");
-    } catch (err) {
-      failed(err, $("details-error"));
-    }
-  });
-  $("delete-chat-button").addEventListener("click", async (event) => {
-    if (!confirmed(event.currentTarget)) return;
-    const id = state.open.id;
-    try {
-      await api.delete(`/chats/${id}`);
-      chatGone(id, "deleted");
-    } catch (err) {
-      failed(err, $("details-error"));
-    }
-  });
+  // Leaving and deleting: a second click confirms, then the chat is gone from this page.
+  const chatAction = (button, request, how) => {
+    $(button).addEventListener("click", async (event) => {
+      if (!confirmed(event.currentTarget)) return;
+      const id = state.open.id;
+      try {
+        await request(id);
+        chatGone(id, how);
+      } catch (err) {
+        failed(err, $("details-error"));
+      }
+    });
+  };
+  chatAction("leave-button", (id) => api.post(`/chats/${id}/leave`, undefined, newKey()), "left");
+  chatAction("delete-chat-button", (id) => api.delete(`/chats/${id}`), "deleted");
 
   $("block-form").addEventListener("submit", (event) => {
     event.preventDefault();
