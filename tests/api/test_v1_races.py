@@ -110,7 +110,10 @@ async def test_the_last_two_members_leaving_at_once_delete_the_chat(api: Api) ->
 async def pg_session(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A second PostgreSQL session, to hold row locks the way a concurrent send does."""
     if not settings.database_url.startswith("postgresql"):
-        pytest.skip("SQLite runs one write at a time: there is no lock order to get wrong")
+        pytest.skip(
+            "SQLite runs one write at a time on one thread: no lock order to get wrong, and a"
+            " write sees every write committed before it"
+        )
     conn = await asyncpg.connect(settings.database_url)
     try:
         yield conn
@@ -191,3 +194,52 @@ async def test_a_write_that_loses_a_deadlock_is_run_again(
     deleted = await task
     assert deleted.status_code == 204, deleted.text
     assert [r for r in caplog.records if "SQLSTATE 40P01" in r.getMessage()]
+
+
+async def _wait_until_blocked_by(conn: asyncpg.Connection, task: asyncio.Future[Any]) -> None:
+    """Returns once another backend waits on a lock `conn` holds (`task` must not end first)."""
+    for _ in range(500):
+        assert not task.done(), task.result().text
+        # pg_stat_activity is a snapshot kept until the transaction ends: cleared each time.
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+            conn.get_server_pid(),
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the send never waited on the chat's row lock")
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "send-1"], ids=["batched", "idempotent"])
+async def test_a_send_waiting_on_its_authors_leave_is_refused_once_the_leave_commits(
+    api: Api, pg_session: asyncpg.Connection, idempotency_key: str | None
+) -> None:
+    # A member's leave, played by another session exactly as leave_chat does it (the chat's
+    # row, then the membership row), with the author's send started while it is open. A send
+    # that checks membership in a snapshot taken before the leave committed stores a message
+    # from a non-member. (A private chat cannot be left and its members never change.)
+    owner, author = await sign_up_many(api.http, "owner", "author")
+    chat = (await create_chat(api.http, owner, "room", [author]))["id"]
+    last_seq = await api.scalar("SELECT last_seq FROM chats WHERE id = :c", c=chat)
+    headers = dict(author.auth)
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    async with pg_session.transaction():
+        await pg_session.execute("SELECT id FROM chats WHERE id = $1 FOR UPDATE", chat)
+        await pg_session.execute(
+            "DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2", chat, author.id
+        )
+        sending = asyncio.ensure_future(
+            api.http.post(f"/api/v1/chats/{chat}/messages", json={"text": "late"}, headers=headers)
+        )
+        await _wait_until_blocked_by(pg_session, sending)
+    sent = await sending
+    assert sent.status_code == 403, sent.text
+    assert sent.json()["error"]["code"] == "not_a_member"
+    stored = await api.scalar(
+        "SELECT count(*) FROM messages WHERE chat_id = :c AND author_id = :a", c=chat, a=author.id
+    )
+    assert stored == 0
+    assert await api.scalar("SELECT last_seq FROM chats WHERE id = :c", c=chat) == last_seq

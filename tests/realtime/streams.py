@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.api.v1_helpers import User
+from tests.e2e.server import CHATD, ServerProcess
 
 SCHEMAS = Path(__file__).parents[2] / "docs" / "events"
 
@@ -81,3 +83,16 @@ class Stream:
 
 def types(frames: list[dict[str, Any]]) -> list[str]:
     return [frame["type"] for frame in frames]
+
+
+async def promote(server: ServerProcess, username: str) -> None:
+    """Makes the user a moderator, as an operator does: `chatd users promote`."""
+    process = await asyncio.create_subprocess_exec(
+        str(CHATD),
+        "users",
+        "promote",
+        username,
+        env={**os.environ, "CHATD_DATABASE_URL": server.database_url},
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    assert await process.wait() == 0

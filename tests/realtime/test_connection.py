@@ -81,7 +81,7 @@ async def test_a_blocked_users_streams_close_within_a_second(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
     moderator, bob = await sign_up_many(http, "mod", "bob")
-    await _promote(server, "mod")
+    await promote(server, "mod")
     streams = [await Stream.open(server.url, bob) for _ in range(2)]
     started = time.monotonic()
     ok(await http.put(f"/api/v1/users/{bob.id}/block", headers=moderator.auth), 204)
@@ -89,21 +89,6 @@ async def test_a_blocked_users_streams_close_within_a_second(
         code, _reason = await stream.closed(wait=2)
         assert code == 4003
     assert time.monotonic() - started < 1.0
-
-
-async def _promote(server: ServerProcess, username: str) -> None:
-    chatd = Path(os.environ.get("VIRTUAL_ENV", ".venv")) / "bin" / "chatd"
-    if not chatd.exists():
-        chatd = Path(".venv/bin/chatd")
-    process = await asyncio.create_subprocess_exec(
-        str(chatd),
-        "users",
-        "promote",
-        username,
-        env={**os.environ, "CHATD_DATABASE_URL": server.database_url},
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    assert await process.wait() == 0
 
 
 async def test_a_frame_over_the_limit_closes_the_socket(

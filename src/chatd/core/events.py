@@ -12,7 +12,12 @@ log filtered to what concerns them:
       member.removed, chat.deleted      marker; being blocked)
       chat.read, user.blocked
 
-`user.blocked` is never shown to clients: it closes the user's streams.
+A chat's creation and deletion are also logged once addressed to the chat, for moderators, who
+hear every chat's changes: before its members' rows (they are not members yet, so they do not
+hear it) and after them (they are no longer members), respectively.
+
+`user.blocked` is never shown to clients: a stream that meets it ends if the user is blocked
+now (a block is a state: an unblocked user's resume reads past it).
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ TYPES = (
 MESSAGE_TYPES = frozenset({MESSAGE_CREATED, MESSAGE_EDITED, MESSAGE_DELETED})
 # Events that show the chat as the recipient now sees it.
 CHAT_TYPES = frozenset({CHAT_CREATED, CHAT_UPDATED, MEMBER_ADDED})
+# Every change is also hinted under this topic: moderators' streams hear every chat.
+ALL_TOPIC = "*"
+# Addressed to a user: they are in the chat from here on, or no longer.
+JOINS = frozenset({CHAT_CREATED, MEMBER_ADDED})
+LEAVES = frozenset({MEMBER_REMOVED, CHAT_DELETED})
 
 
 class Change(NamedTuple):
@@ -59,13 +69,25 @@ class Change(NamedTuple):
 
     @property
     def topic(self) -> str:
-        """Where the broker says "something new": the user's topic, or the chat's."""
+        """Where the broker says "something new": the user's topic, or the chat's (kept in
+        step with core/stream.py's user_topic and chat_topic)."""
         return f"u{self.user}" if self.user is not None else f"c{self.chat}"
 
 
 def for_users(type_: str, chat: ChatId, users: list[UserId] | set[UserId]) -> list[Change]:
     """The same change addressed to each of `users`."""
     return [Change(type_, chat, user) for user in sorted(users)]
+
+
+def chat_created(chat: ChatId, members: list[UserId] | set[UserId]) -> list[Change]:
+    """A new chat: once for moderators (first: its members are not members yet), then to each
+    member."""
+    return [Change(CHAT_CREATED, chat), *for_users(CHAT_CREATED, chat, members)]
+
+
+def chat_deleted(chat: ChatId, members: list[UserId] | set[UserId]) -> list[Change]:
+    """A deleted chat: to each of its members, then once for moderators."""
+    return [*for_users(CHAT_DELETED, chat, members), Change(CHAT_DELETED, chat)]
 
 
 T = TypeVar("T")
@@ -78,6 +100,35 @@ class Written(NamedTuple, Generic[T]):
     changes: list[Change]
 
 
+class LogEntry(NamedTuple):
+    """A change as the log holds it, with the message it refers to as it is now."""
+
+    pos: int
+    type: str
+    chat: ChatId | None
+    user: UserId | None  # addressed to this user; None: to the chat
+    seq: int | None
+    message: Message | None  # message.*: None once its chat is deleted
+
+
+class LogPage(NamedTuple):
+    entries: list[LogEntry]
+    last_pos: int  # the log's end in the same snapshot: nothing up to it is missing
+    more: bool  # cut at its limit: read again after the last entry
+
+
+class Membership(NamedTuple):
+    joined_pos: int
+    last_read_seq: int
+
+
+class ChatState(NamedTuple):
+    """A chat as it is now, for rendering chat events to each recipient."""
+
+    info: ChatInfo  # as a non-member sees it (no read marker)
+    members: dict[UserId, Membership]
+
+
 class StreamEvent(NamedTuple):
     """A logged change as one user's stream shows it, with what it refers to as it is now."""
 
@@ -87,9 +138,3 @@ class StreamEvent(NamedTuple):
     seq: int | None
     message: Message | None  # message.*: the message (a tombstone once deleted)
     chat_info: ChatInfo | None  # chat.created/updated, member.added: the chat as seen now
-
-
-class StreamPage(NamedTuple):
-    events: list[StreamEvent]
-    checked: int  # every change up to this pos has been looked at for this user
-    more: bool  # the page was cut at its limit: read again from `checked`

@@ -8,11 +8,11 @@ write also records the pending idempotent request, if any, in its transaction
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chatd.core.events import StreamPage
+from chatd.core.events import ChatState, LogPage
 from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import (
     Account,
@@ -195,9 +195,20 @@ class IdempotencyStore(Protocol):
 
 
 class ChangeLog(Protocol):
-    async def read_stream(self, user: UserId, after: int, limit: int) -> StreamPage:
+    async def read_log(self, after: int, limit: int) -> LogPage:
+        """Up to `limit` changes after `after`, whoever they are for, oldest first."""
+        ...
+
+    async def read_user_log(
+        self, user: UserId, after: int, limit: int, *, everyone: bool
+    ) -> LogPage:
         """Up to `limit` of the user's changes after `after`, oldest first: those addressed to
-        the user, and those of the chats the user is a member of now."""
+        the user, and those of the chats the user is a member of now, from their joining on
+        (with `everyone`, a moderator's: every chat's)."""
+        ...
+
+    async def chat_states(self, chat_ids: Collection[ChatId]) -> dict[ChatId, ChatState]:
+        """The chats among `chat_ids` that exist, as they are now, with their members."""
         ...
 
     async def change_positions(self) -> tuple[int, int]:

@@ -2,8 +2,16 @@
 
 The database's change log is the source of truth; a broker carries only (topic, pos) hints, so
 a lost hint delays delivery (until the hub's sweep) but never loses an event. Topics are `c<id>`
-(a chat's members) and `u<id>` (one user); an instance subscribes only to the topics of the
-users connected to it, so it hears of what its clients need, not of every change.
+(a chat's members), `u<id>` (one user) and `*` (every chat's changes: moderators' streams); an
+instance subscribes only to the topics of the users connected to it, so it hears of what its
+clients need, not of every change.
+
+A broker is a dependency that fails: it may be down when chatd starts, restart, or hang. It never
+takes chatd down with it. It connects in the background, retrying with backoff (one log line
+when it goes, one when it is back); it keeps the set of topics its hub wants and subscribes all
+of them on every (re)connection, then calls `reconnected` so the hub reads the log for the hints
+it missed meanwhile. While it is down, `subscribe` returns at once (the sweep covers) and
+`publish` raises (the hub's publisher counts the hint as dropped).
 
 Picked by URL, like encode/broadcaster:
     memory://      one process (the default)
@@ -14,25 +22,49 @@ Picked by URL, like encode/broadcaster:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
+from chatd.core.events import ALL_TOPIC
+
 Notify = Callable[[str, int], None]  # (topic, pos): called on the event loop
+Reconnected = Callable[[], None]  # every wanted topic is subscribed again: hints may be missing
+
+ALL = ALL_TOPIC  # the topic every change is also published under (moderators hear every chat)
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot take a publish now (down, or not connected yet)."""
 
 
 class Broker(Protocol):
-    async def start(self, notify: Notify) -> None:
-        """Connects; `notify` hears every hint of a subscribed topic."""
+    @property
+    def connected(self) -> bool:
+        """Whether hints are flowing now (False while down or reconnecting)."""
         ...
 
-    async def subscribe(self, topics: Iterable[str]) -> None:
-        """Returns once hints of these topics published from now on will be heard."""
+    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
+        """Starts connecting in the background and returns at once: never raises because the
+        broker is unreachable. `notify` hears every hint of a subscribed topic; `reconnected`
+        is called after every reconnection (not the first connection), once every wanted
+        topic is subscribed again."""
         ...
 
-    async def unsubscribe(self, topics: Iterable[str]) -> None: ...
+    async def subscribe(self, topics: Collection[str]) -> None:
+        """Adds the topics to the wanted set. Returns once hints of these topics published from
+        now on will be heard, or sooner (at once while the broker is down, or after a few
+        seconds of a hung broker): the topics are then subscribed when it returns. Never
+        raises."""
+        ...
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None:
-        """Tells every subscribed instance, this one included, that `pos` was logged."""
+    async def unsubscribe(self, topics: Collection[str]) -> None:
+        """Removes the topics from the wanted set. Never raises."""
+        ...
+
+    async def publish(self, topics: Collection[str], pos: int) -> None:
+        """Tells every subscribed instance, this one included, that `pos` was logged under
+        each topic. Raises BrokerUnavailable (or the client's error) when it cannot; bounded
+        in time (a hung broker raises after a few seconds)."""
         ...
 
     async def close(self) -> None: ...
@@ -41,20 +73,22 @@ class Broker(Protocol):
 class MemoryBroker:
     """One process: hints go straight to the hub, on the next turn of the event loop."""
 
+    connected = True
+
     def __init__(self) -> None:
         self._notify: Notify | None = None
         self._topics: set[str] = set()
 
-    async def start(self, notify: Notify) -> None:
+    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
         self._notify = notify
 
-    async def subscribe(self, topics: Iterable[str]) -> None:
+    async def subscribe(self, topics: Collection[str]) -> None:
         self._topics.update(topics)
 
-    async def unsubscribe(self, topics: Iterable[str]) -> None:
+    async def unsubscribe(self, topics: Collection[str]) -> None:
         self._topics.difference_update(topics)
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None:
+    async def publish(self, topics: Collection[str], pos: int) -> None:
         notify = self._notify
         if notify is None:
             return

@@ -1,88 +1,158 @@
-"""One client's stream: catch up from the change log, then follow it as the hub wakes us.
+"""One client's stream: catch up from the change log, then take the hub's changes live.
 
-The session joins the hub (subscribing to its topics) before its first read, so a change is
-either committed before that read, and read, or committed after it, and hinted. Every read
-starts where the last one stopped (`checked`), so nothing is sent twice and, as positions are
-given out in commit order, nothing is skipped. Nothing is queued per session: a slow client
-only falls behind in the log, and its sends time out (the endpoint closes it).
+Catching up, the session reads its user's own changes from the log (an indexed read per page)
+and sends them. When a read finds nothing more, it asks the hub, in one step without an await,
+for what the hub has offered since (`Hub.handover`), and from then on the hub offers it every
+change in log order; so nothing is skipped at the seam, and what the session sees twice it
+drops by position. Live, it keeps at most MAX_QUEUED frames for a client that reads slowly;
+beyond that it drops them and catches up from the log again: a slow client falls behind in the
+log, not in memory. Its sends wait at most the endpoint's send timeout (then it closes).
+
+The session's audience (which chats it hears) follows the user's membership changes in log
+order, whether they come from its own reads or from the hub, and its broker topics follow the
+audience.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Protocol
 
 from chatd.core import events, stream
-from chatd.core.events import StreamEvent
+from chatd.core.events import ChatState, LogEntry, StreamEvent
 from chatd.core.ports import Store
-from chatd.realtime.hub import Hub, topics_of
+from chatd.realtime.hub import Hub, PageContext
+
+MAX_QUEUED = 256
+_BLOCKED = ""  # in the queue: a user.blocked change, to be checked against the user's state
 
 
 class Outbox(Protocol):
-    async def event(self, event: StreamEvent) -> None: ...
+    def encode(self, event: StreamEvent) -> str: ...
+
+    async def send(self, text: str) -> None: ...
 
     async def resync(self, pos: int) -> None: ...
 
 
 class UserBlocked(Exception):
-    """The user was blocked: their streams end."""
+    """The user is blocked: their streams end."""
 
 
 class Session:
-    def __init__(self, store: Store, hub: Hub, user: int, after: int, outbox: Outbox) -> None:
-        self.user = user
+    __slots__ = ("_hub", "_outbox", "_queue", "_ready", "_store", "audience", "checked", "live")
+
+    def __init__(
+        self, store: Store, hub: Hub, user: int, moderator: bool, after: int, outbox: Outbox
+    ) -> None:
+        self.audience = stream.Audience(user, moderator, ())
         self.checked = after  # every change up to here was looked at (and sent if it was ours)
+        self.live = False
         self._store = store
         self._hub = hub
         self._outbox = outbox
-        self._wake = asyncio.Event()
-        self._topics: set[str] = set()
-
-    def poke(self, pos: int) -> None:
-        if pos > self.checked:
-            self._wake.set()
+        self._queue: deque[tuple[int, str]] = deque()
+        self._ready = asyncio.Event()
 
     async def run(self) -> None:
         """Streams until cancelled. Raises UserBlocked."""
-        self._topics = await topics_of(self._store, self.user)
-        await self._hub.join(self, self._topics)
         try:
             while True:
+                if not self.live:
+                    await self._catch_up()
                 await self._drain()
-                await self._wake.wait()
         finally:
-            await self._hub.leave(self, self._topics)
+            self._hub.leave(self, self.live)
 
-    async def _drain(self) -> None:
+    async def _catch_up(self) -> None:
+        user = self.audience.user
+        chats = () if self.audience.moderator else await self._store.user_chat_ids(user)
+        self.audience = stream.Audience(user, self.audience.moderator, chats)
+        # Topics before the first read: a change after it is hinted, not only swept.
+        await self._hub.follow(self)
         while True:
-            self._wake.clear()  # a poke from here on means: read again
             try:
-                page = await stream.next_page(self._store, self.user, self.checked)
+                page = await stream.read_page(self._store, self.audience, self.checked)
             except stream.ResyncRequired as exc:
                 await self._outbox.resync(exc.pos)
                 self.checked = exc.pos
+                return await self._catch_up()  # membership changes may have been pruned
+            needed = stream.states_needed(page.entries)
+            states = await self._store.chat_states(needed) if needed else {}
+            for entry in page.entries:
+                self.audience.follow(entry)
+                if entry.type == events.USER_BLOCKED:
+                    await self._check_blocked()
+                    continue
+                state = None if entry.chat is None else states.get(entry.chat)
+                event = stream.render(entry, self.audience, state)
+                if event is not None:
+                    await self._outbox.send(self._outbox.encode(event))
+            self.checked = page.entries[-1].pos if page.more else max(self.checked, page.last_pos)
+            self._hub.reroute(self)
+            if page.more:
                 continue
-            joined, left = set(), set()
-            for event in page.events:
-                if event.type == events.USER_BLOCKED:
-                    raise UserBlocked
-                await self._outbox.event(event)
-                self.checked = event.pos
-                if event.type in (events.CHAT_CREATED, events.MEMBER_ADDED):
-                    joined.add(f"c{event.chat}")
-                elif event.type in (events.MEMBER_REMOVED, events.CHAT_DELETED):
-                    left.add(f"c{event.chat}")
-            self.checked = max(self.checked, page.checked)
-            await self._follow(joined - self._topics, left & self._topics)
-            if not joined and not page.more:
-                return
+            missed = self._hub.handover(self.checked)  # no await from here to `live`
+            if missed is None:
+                continue  # the hub moved on further than it remembers: read again
+            self.live = True
+            context = PageContext(entry for entry, _state in missed)
+            for entry, state in missed:
+                self.offer(entry, state, context)
+            return
 
-    async def _follow(self, joined: set[str], left: set[str]) -> None:
-        # A new chat's topic is heard before the next read (the loop reads again after a join),
-        # so its changes are either read or hinted.
-        if joined:
-            await self._hub.subscribe(self, joined)
-            self._topics |= joined
-        if left:
-            await self._hub.unsubscribe(self, left)
-            self._topics -= left
+    def offer(self, entry: LogEntry, state: ChatState | None, page: PageContext) -> None:
+        if not self.live or entry.pos <= self.checked:
+            return
+        self.checked = entry.pos
+        audience = self.audience
+        if entry.user == audience.user and entry.type in events.JOINS | events.LEAVES:
+            audience.follow(entry)
+            self._hub.reroute(self)
+        if not audience.hears(entry):
+            return
+        if entry.user is None and not audience.moderator and page.left_later(audience.user, entry):
+            return
+        if entry.type == events.USER_BLOCKED:
+            self._push(entry.pos, _BLOCKED)
+            return
+        event = stream.render(entry, audience, state)
+        if event is None:
+            return
+        if entry.type in events.MESSAGE_TYPES:  # the same frame for every recipient
+            text = page.frames.get(entry.pos)
+            if text is None:
+                text = page.frames[entry.pos] = self._outbox.encode(event)
+        else:
+            text = self._outbox.encode(event)
+        self._push(entry.pos, text)
+
+    def _push(self, pos: int, text: str) -> None:
+        if len(self._queue) >= MAX_QUEUED:
+            # The client reads too slowly: forget the queue, read the log again from the first
+            # change it did not get.
+            self.checked = self._queue[0][0] - 1
+            self._queue.clear()
+            self.live = False
+            self._hub.fell_behind()
+        else:
+            self._queue.append((pos, text))
+        self._ready.set()
+
+    async def _drain(self) -> None:
+        while self.live:
+            if not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            _pos, text = self._queue.popleft()
+            if text == _BLOCKED:
+                await self._check_blocked()
+            else:
+                await self._outbox.send(text)
+
+    async def _check_blocked(self) -> None:
+        # A block is a state, not an event: an unblocked user's resume reads past it.
+        if (await self._store.get_account(self.audience.user)).blocked_at is not None:
+            raise UserBlocked

@@ -9,15 +9,15 @@ one writer thread gives the same order for free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from chatd.core import events
-from chatd.core.events import Change, StreamEvent, StreamPage
-from chatd.core.models import ChatId, ChatInfo, Message, UserId
+from chatd.core.events import Change, ChatState, LogEntry, LogPage, Membership
+from chatd.core.models import ChatId, Message, UserId
 from chatd.storage import chats, sqlite_hot
 from chatd.storage.history import MESSAGE_COLUMNS
 from chatd.storage.tables import change_log, changes, chat_members, messages
@@ -55,7 +55,7 @@ def append(conn: sa.Connection, logged: Sequence[Change], now: datetime) -> int 
     joined = [
         {"pos": row["pos"], "chat": row["chat_id"], "user": row["user_id"]}
         for row in rows
-        if row["type"] in (events.CHAT_CREATED, events.MEMBER_ADDED)
+        if row["type"] in events.JOINS and row["user_id"] is not None
     ]
     if joined:
         conn.execute(_JOINED, joined)
@@ -79,66 +79,125 @@ def positions(conn: sa.Connection) -> tuple[int, int]:
     return int(row.last_pos), int(row.pruned_pos)
 
 
-def _stream_query() -> sa.Select[Any]:
-    user = sa.bindparam("user", type_=sa.BigInteger)
-    member_then = sa.exists().where(
-        chat_members.c.chat_id == changes.c.chat_id,
-        chat_members.c.user_id == user,
-        chat_members.c.joined_pos < changes.c.pos,
-    )
-    mine = sa.and_(
-        changes.c.pos > sa.bindparam("after", type_=sa.BigInteger),
-        sa.or_(changes.c.user_id == user, sa.and_(changes.c.user_id.is_(None), member_then)),
-    )
-    # The log's one row, outer-joined with the user's changes: the log's end comes in the same
-    # statement, so in the same snapshot as the changes, even when there are none (a second
-    # statement would see later commits and let `checked` jump over them).
-    with_messages = changes.outerjoin(messages, messages.c.id == changes.c.message_id)
+_ENTRY_COLUMNS = (
+    changes.c.pos,
+    changes.c.type,
+    changes.c.chat_id,
+    changes.c.user_id,
+    changes.c.seq,
+    *MESSAGE_COLUMNS,
+)
+
+
+def _with_log_end(source: sa.FromClause, on: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Rows of `source` (changes joined with their messages), each with the log's end.
+
+    The log's one row is outer-joined with them: the end comes in the same statement, so in the
+    same snapshot as the rows, even when there are none (a second statement would see later
+    commits and let a reader's `checked` jump over them)."""
     return (
-        sa.select(
-            changes.c.pos,
-            changes.c.type,
-            changes.c.chat_id,
-            changes.c.seq,
-            change_log.c.last_pos,
-            *MESSAGE_COLUMNS,
-        )
-        .select_from(change_log.outerjoin(with_messages, mine))
+        sa.select(change_log.c.last_pos, *_ENTRY_COLUMNS)
+        .select_from(change_log.outerjoin(source, on))
         .order_by(changes.c.pos)
-        .limit(sa.bindparam("limit"))
     )
 
 
-_STREAM = _stream_query()
+def _with_messages(source: sa.FromClause) -> sa.FromClause:
+    return source.outerjoin(messages, messages.c.id == changes.c.message_id)
 
 
-def stream(
-    conn: sa.Connection, chat_query: sa.Select[Any], user: UserId, after: int, limit: int
-) -> StreamPage:
-    """Up to `limit` of the user's changes after `after`, oldest first, with what they refer to
-    as it is now."""
-    rows = conn.execute(_STREAM, {"user": user, "after": after, "limit": limit}).all()
+_after = sa.bindparam("after", type_=sa.BigInteger)
+_limit = sa.bindparam("limit", type_=sa.Integer)
+
+# Every instance's one shared read: all changes after `after`, in order.
+_TAIL = _with_log_end(_with_messages(changes), changes.c.pos > _after).limit(_limit)
+
+
+def _user_query(everyone: bool) -> sa.Select[Any]:
+    """One user's changes after `after`: those addressed to them, and those of the chats they
+    are a member of now, from their joining on (every chat's, for a moderator). Two indexed
+    range reads, (user_id, pos) and (chat_id, pos): a resume costs what the user's own changes
+    cost, however long the log is."""
+    user = sa.bindparam("user", type_=sa.BigInteger)
+    own = sa.select(changes.c.pos).where(changes.c.user_id == user, changes.c.pos > _after)
+    if everyone:
+        # A moderator hears every chat's changes addressed to the chat (creation and deletion
+        # included, core/events.py), so not the membership changes addressed to them as well.
+        own = own.where(changes.c.type.not_in(sorted(events.JOINS | events.LEAVES)))
+        chats = sa.select(changes.c.pos).where(changes.c.user_id.is_(None), changes.c.pos > _after)
+    else:
+        member_since = sa.and_(
+            changes.c.chat_id == chat_members.c.chat_id,
+            changes.c.user_id.is_(None),
+            changes.c.pos > chat_members.c.joined_pos,
+        )
+        chats = (
+            sa.select(changes.c.pos)
+            .select_from(chat_members.join(changes, member_since))
+            .where(chat_members.c.user_id == user, changes.c.pos > _after)
+        )
+    found = sa.union_all(own, chats).subquery()
+    picked = sa.select(found.c.pos).order_by(found.c.pos).limit(_limit).subquery()
+    source = _with_messages(picked.join(changes, changes.c.pos == picked.c.pos))
+    return _with_log_end(source, sa.true())
+
+
+_USER = {everyone: _user_query(everyone) for everyone in (False, True)}
+
+
+def _page(rows: Sequence[Any], limit: int) -> LogPage:
     last_pos = int(rows[0].last_pos)
     if rows[0].pos is None:
-        rows = []  # the log's row alone: nothing for the user
-    # Nothing up to the log's end was left out, unless the page was cut at its limit.
-    checked = int(rows[-1].pos) if len(rows) == limit else last_pos
-    infos: dict[ChatId, ChatInfo | None] = {}
-    found = []
-    for row in rows:
-        pos, type_, chat, seq = row[:4]
-        message = Message(*row[5:]) if row[5] is not None else None
-        info = None
-        if type_ in events.CHAT_TYPES and chat is not None:
-            if chat not in infos:
-                infos[chat] = chats.find_chat_info(conn, chat_query, user, chat)
-            info = infos[chat]
-            if info is None:
-                continue  # deleted since: the user's chat.deleted comes later in this stream
-        if type_ in events.MESSAGE_TYPES and message is None:
-            continue  # its chat was deleted since (the stream goes on to chat.deleted)
-        found.append(StreamEvent(int(pos), type_, chat, seq, message, info))
-    return StreamPage(found, max(checked, after), more=len(rows) == limit)
+        return LogPage([], last_pos, more=False)  # the log's row alone: nothing after `after`
+    entries = [
+        LogEntry(
+            int(row[1]),
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            Message(*row[6:]) if row[6] is not None else None,
+        )
+        for row in rows
+    ]
+    return LogPage(entries, last_pos, more=len(entries) == limit)
+
+
+def tail(conn: sa.Connection, after: int, limit: int) -> LogPage:
+    """Up to `limit` changes after `after`, whoever they are for, oldest first."""
+    return _page(conn.execute(_TAIL, {"after": after, "limit": limit}).all(), limit)
+
+
+def user_changes(
+    conn: sa.Connection, user: UserId, after: int, limit: int, everyone: bool
+) -> LogPage:
+    """Up to `limit` of one user's changes after `after` (see _user_query), oldest first."""
+    params = {"user": user, "after": after, "limit": limit}
+    return _page(conn.execute(_USER[everyone], params).all(), limit)
+
+
+_MEMBERSHIPS = sa.select(
+    chat_members.c.chat_id,
+    chat_members.c.user_id,
+    chat_members.c.joined_pos,
+    chat_members.c.last_read_seq,
+).where(chat_members.c.chat_id.in_(sa.bindparam("chats", expanding=True)))
+
+
+def chat_states(
+    conn: sa.Connection, info_query: sa.Select[Any], chat_ids: Collection[ChatId]
+) -> dict[ChatId, ChatState]:
+    """The chats that still exist among `chat_ids`, as they are now, with their members'
+    joining positions and read markers."""
+    if not chat_ids:
+        return {}
+    wanted = sorted(chat_ids)
+    infos = chats.chat_infos_by_id(conn, info_query, wanted)
+    members: dict[ChatId, dict[UserId, Membership]] = {chat: {} for chat in infos}
+    for chat, user, joined_pos, last_read_seq in conn.execute(_MEMBERSHIPS, {"chats": wanted}):
+        if chat in members:
+            members[chat][user] = Membership(int(joined_pos), int(last_read_seq))
+    return {chat: ChatState(info, members[chat]) for chat, info in infos.items()}
 
 
 def prune(conn: sa.Connection, before: datetime, batch: int = 10_000) -> int:

@@ -62,7 +62,7 @@ def create_chat(
     values = {"name": name, "created_at": now, "last_message_at": now, "owner_id": owner}
     chat_id = insert_id(conn, chats, values)
     _add_members(conn, chat_id, members, now)
-    return Written(chat_id, events.for_users(events.CHAT_CREATED, chat_id, set(members)))
+    return Written(chat_id, events.chat_created(chat_id, set(members)))
 
 
 def create_group(
@@ -176,6 +176,17 @@ def chat_infos(
     return [_chat_info(row) for row in rows]
 
 
+def chat_infos_by_id(
+    conn: sa.Connection, query: sa.Select[Any], chat_ids: Sequence[ChatId]
+) -> dict[ChatId, ChatInfo]:
+    """The chats among `chat_ids` as a non-member sees them (`query`: every chat's)."""
+    rows = conn.execute(
+        query.where(chats.c.id.in_(sa.bindparam("chats", expanding=True))),
+        {"viewer": None, "chats": list(chat_ids)},
+    ).all()
+    return {info.id: info for info in map(_chat_info, rows)}
+
+
 def find_chat_info(
     conn: sa.Connection, query: sa.Select[Any], viewer: UserId, chat: ChatId
 ) -> ChatInfo | None:
@@ -251,8 +262,9 @@ def leave_chat(conn: sa.Connection, chat: ChatId, user: UserId) -> Written[None]
         .limit(1)
     ).scalar()
     if successor is None:
+        # The leaver hears of the deletion too (they were its last member).
         return Written(
-            None, [*delete_chat(conn, chat).changes, Change(events.CHAT_DELETED, chat, user)]
+            None, [Change(events.CHAT_DELETED, chat, user), *delete_chat(conn, chat).changes]
         )
     conn.execute(
         chats.update()
@@ -272,7 +284,7 @@ def delete_chat(conn: sa.Connection, chat: ChatId) -> Written[None]:
     conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
     conn.execute(chats.delete().where(chats.c.id == chat))
     # Addressed to each member: once the chat is gone, nobody is its member any more.
-    return Written(None, events.for_users(events.CHAT_DELETED, chat, set(members)))
+    return Written(None, events.chat_deleted(chat, set(members)))
 
 
 def mark_read(conn: sa.Connection, chat: ChatId, user: UserId, seq: int) -> int:
@@ -334,4 +346,4 @@ def direct_chat(conn: sa.Connection, one: UserId, other: UserId, now: datetime) 
     }
     chat_id = insert_id(conn, chats, values)
     _add_members(conn, chat_id, [low, high], now)
-    return Written(chat_id, events.for_users(events.CHAT_CREATED, chat_id, {low, high}))
+    return Written(chat_id, events.chat_created(chat_id, {low, high}))

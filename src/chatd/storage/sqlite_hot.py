@@ -81,7 +81,7 @@ def append(conn: sa.Connection, logged: Sequence[Change], now: datetime) -> int 
     joined = [
         (pos, chat, user)
         for pos, type_, chat, user, *_rest in rows
-        if type_ in (events.CHAT_CREATED, events.MEMBER_ADDED)
+        if type_ in events.JOINS and user is not None
     ]
     if joined:
         db.executemany(_JOINED, joined)

@@ -16,7 +16,7 @@ Every write goes through `_write`, the one write path:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
@@ -30,7 +30,7 @@ from chatd.core.errors import (
     UsernameTaken,
     UserNotFound,
 )
-from chatd.core.events import Change, StreamPage, Written
+from chatd.core.events import Change, ChatState, LogPage, Written
 from chatd.core.idempotency import Receipt, Reply, pending
 from chatd.core.models import (
     Account,
@@ -286,8 +286,16 @@ class SqlStore:
 
     # The change log
 
-    async def read_stream(self, user: UserId, after: int, limit: int) -> StreamPage:
-        return await self.db.read(changes.stream, self._all_chat_infos, user, after, limit)
+    async def read_log(self, after: int, limit: int) -> LogPage:
+        return await self.db.read(changes.tail, after, limit)
+
+    async def read_user_log(
+        self, user: UserId, after: int, limit: int, *, everyone: bool
+    ) -> LogPage:
+        return await self.db.read(changes.user_changes, user, after, limit, everyone)
+
+    async def chat_states(self, chat_ids: Collection[ChatId]) -> dict[ChatId, ChatState]:
+        return await self.db.read(changes.chat_states, self._all_chat_infos, chat_ids)
 
     async def change_positions(self) -> tuple[int, int]:
         return await self.db.read(changes.positions)

@@ -38,6 +38,7 @@ CLOSE_PROTOCOL = 4002  # a frame that is not JSON or not what the protocol expec
 CLOSE_BLOCKED = 4003  # the user was blocked
 CLOSE_AUTH_TIMEOUT = 4008  # no auth frame in time
 CLOSE_TOO_SLOW = 4009  # the client did not read its events in time; it can resume
+CLOSE_SERVER_ERROR = 1011  # the server could not go on (its database is unreachable): resume
 
 CLOSE_CODES = {
     CLOSE_UNAUTHENTICATED: "unauthenticated",
@@ -74,19 +75,21 @@ class _Outbox:
         self._websocket = websocket
         self._send_timeout = send_timeout
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        text = render.dumps(frame).decode()
+    def encode(self, event: StreamEvent) -> str:
+        return render.dumps(event_frame(event)).decode()
+
+    async def frame(self, frame: dict[str, Any]) -> None:
+        await self.send(render.dumps(frame).decode())
+
+    async def send(self, text: str) -> None:
         try:
             # The send waits while the client's buffer is full: a bounded wait, then it goes.
             await asyncio.wait_for(self._websocket.send_text(text), self._send_timeout)
         except TimeoutError as exc:
             raise Closing(CLOSE_TOO_SLOW, "events were not read in time: resume") from exc
 
-    async def event(self, event: StreamEvent) -> None:
-        await self.send(event_frame(event))
-
     async def resync(self, pos: int) -> None:
-        await self.send({"type": "resync_required", "pos": pos})
+        await self.frame({"type": "resync_required", "pos": pos})
 
 
 @router.websocket("/ws")
@@ -172,23 +175,36 @@ async def _stream(
     except stream.ResyncRequired as exc:
         await outbox.resync(exc.pos)
         start = exc.pos
-    await outbox.send({"type": "ready", "pos": start, "user": caller.id})
-    session = Session(store, hub, caller.id, start, outbox)
+    await outbox.frame({"type": "ready", "pos": start, "user": caller.id})
+    session = Session(store, hub, caller.id, caller.is_moderator, start, outbox)
+    # Two tasks a socket: this one listens, the session's sends. Whichever ends first ends the
+    # other (an idle socket then costs two waiting tasks, not three).
     streaming = asyncio.create_task(session.run())
-    listening = asyncio.create_task(_listen(websocket, outbox))
+    listener = asyncio.current_task()
+    assert listener is not None
+
+    def stop_listening(_task: asyncio.Task[None]) -> None:
+        listener.cancel()
+
+    streaming.add_done_callback(stop_listening)
     try:
-        done, _ = await asyncio.wait({streaming, listening}, return_when=asyncio.FIRST_COMPLETED)
+        await _listen(websocket, outbox)
+    except asyncio.CancelledError:
+        if not streaming.done():
+            raise  # cancelled from outside: the server is stopping
+        listener.uncancel()
     finally:
-        for task in (streaming, listening):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    for task in done:
-        error = task.exception()
-        if isinstance(error, UserBlocked):
-            raise Closing(CLOSE_BLOCKED, "the user was blocked")
-        if error is not None:
-            raise error
+        streaming.remove_done_callback(stop_listening)
+        streaming.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await streaming
+    error = None if streaming.cancelled() else streaming.exception()
+    if isinstance(error, UserBlocked):
+        raise Closing(CLOSE_BLOCKED, "the user was blocked")
+    if isinstance(error, Closing):
+        raise error
+    if error is not None:
+        raise Closing(CLOSE_SERVER_ERROR, "the server could not read the stream: resume") from error
 
 
 async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
@@ -198,4 +214,4 @@ async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
         frame = _frame(await _receive_text(websocket))
         if frame.get("type") != "ping":
             raise Closing(CLOSE_PROTOCOL, 'after "ready" a client sends only {"type": "ping"}')
-        await outbox.send({"type": "pong"})
+        await outbox.frame({"type": "pong"})
