@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 
 from chatd.app import build_accounts
@@ -12,6 +12,7 @@ from chatd.config import Settings
 from chatd.core.errors import ChatdError
 from chatd.core.models import Account, Role
 from chatd.core.users import list_users
+from chatd.realtime.broker import publish_once
 from chatd.storage import migrate
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
@@ -26,10 +27,41 @@ def read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+class _Hints:
+    """What the command changed that streams follow: hinted through the broker at the end, as
+    the server hints its own writes, so open streams learn of it at once (a block closes the
+    user's streams within a second)."""
+
+    def __init__(self) -> None:
+        self.topics: set[str] = set()
+        self.pos = 0
+
+    async def publish(self, topics: Iterable[str], pos: int) -> None:
+        self.topics.update(topics)
+        self.pos = max(self.pos, pos)
+
+
 async def _run(settings: Settings, action: str, username: str, moderator: bool) -> str:
+    hints = _Hints()
+    try:
+        return await _act(settings, hints, action, username, moderator)
+    finally:
+        if hints.topics and not await publish_once(
+            settings.broker_url, settings.database_url, hints.topics, hints.pos
+        ):
+            print(
+                "chatd: the broker could not be reached: open streams learn of this within "
+                f"{settings.stream_sweep_seconds} s instead",
+                file=sys.stderr,
+            )
+
+
+async def _act(
+    settings: Settings, hints: _Hints, action: str, username: str, moderator: bool
+) -> str:
     database = open_database(settings)
     try:
-        store = SqlStore(database)
+        store = SqlStore(database, hints)
         accounts = build_accounts(store, settings)
         if action == "add":
             role: Role = "moderator" if moderator else "user"

@@ -23,7 +23,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
 
 SERVE_FLAGS = tuple(s.name for s in SETTINGS)
 MIGRATE_FLAGS = ("database_url",)
-USERS_FLAGS = ("database_url", "argon2_profile")
+# The broker: a change made here is hinted to the servers' streams as their own are.
+USERS_FLAGS = ("database_url", "argon2_profile", "broker_url", "stream_sweep_seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:

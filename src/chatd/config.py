@@ -213,9 +213,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "stream_sweep_seconds",
         _positive_float,
-        2.0,
-        "How often open streams look for changes whose broker hint was lost: the longest "
-        "delay a lost hint can cause.",
+        0.5,
+        "How often each server process reads the change log for changes whose broker hint was "
+        "lost (one query a process, however many streams are open): the longest delay a lost "
+        "hint, a broker outage or a command-line change without a broker can cause.",
     ),
     Setting(
         "rate_limit_avito",
@@ -252,7 +253,7 @@ class Settings:
     ws_ping_timeout: float = 20.0
     ws_send_timeout: float = 10.0
     ws_max_frame_bytes: int = 65536
-    stream_sweep_seconds: float = 2.0
+    stream_sweep_seconds: float = 0.5
     rate_limit_avito: str = ""
 
     @classmethod

@@ -19,7 +19,7 @@ import websockets
 from tests.api.v1_helpers import create_chat, ok, send, sign_up, sign_up_many
 from tests.e2e.server import ServerProcess
 from tests.realtime.conftest import serving
-from tests.realtime.streams import Stream, check_frame, ws_url
+from tests.realtime.streams import Stream, check_frame, promote, ws_url
 
 
 async def _close_code(server: ServerProcess, *frames: str | bytes, **headers: str) -> int | None:

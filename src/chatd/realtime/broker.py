@@ -22,6 +22,7 @@ Picked by URL, like encode/broadcaster:
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -115,3 +116,28 @@ def open_broker(url: str, database_url: str) -> Broker:
 
         return RedisBroker(url)
     raise ValueError(f"unsupported broker URL {url!r}: use memory://, postgres:// or redis://")
+
+
+async def publish_once(
+    url: str, database_url: str, topics: Collection[str], pos: int, wait: float = 5.0
+) -> bool:
+    """Publishes one hint from a process that has no hub (a command-line tool), waiting up to
+    `wait` seconds for the broker. False when it could not: the servers' sweep delivers."""
+    if not topics or url.startswith("memory:"):
+        return True  # memory:// reaches no other process: the servers' sweep is the way
+    broker = open_broker(url, database_url)
+    await broker.start(lambda _topic, _pos: None, lambda: None)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    try:
+        for _attempt in itertools.count():
+            try:
+                await broker.publish({*topics, ALL}, pos)
+                return True
+            except Exception:  # not connected yet, or failing
+                if loop.time() > deadline:
+                    return False  # the servers' sweep covers it
+                await asyncio.sleep(0.05)
+    finally:
+        await broker.close()
+    raise AssertionError("unreachable")

@@ -340,7 +340,8 @@ function preview(message) {
 function messageChanged(message, created) {
   const chat = state.chats.get(message.chat);
   if (!chat) {
-    if (!state.scopeAll) fetchChat(message.chat);
+    // A moderator's stream carries every chat: one not listed here is not theirs to list.
+    if (!state.scopeAll && !isModerator()) fetchChat(message.chat);
   } else {
     if (message.seq > chat.last_seq) {
       chat.last_seq = message.seq;
@@ -383,6 +384,11 @@ async function fetchChat(id) {
 }
 
 function chatChanged(chat) {
+  if (!state.scopeAll && !chat.users.includes(state.me.id)) {
+    // A moderator hears of every chat; "my chats" lists only theirs.
+    if (state.chats.has(chat.id)) chatGone(chat.id, "removed");
+    return;
+  }
   const known = state.chats.get(chat.id);
   // A replayed event may be older than what HTTP already showed: keep the newer history.
   if (known && known.last_seq > chat.last_seq) {
