@@ -5,23 +5,22 @@ from before `publish` to the listener's callback, with one topic per event (a ch
 Per connected user: subscribing to a user's topics (their own and their chats': 20 here), the
 round trips an instance pays when a user connects, and what the broker keeps per topic.
 Brokers: memory:// (in process), postgres:// (a throwaway PostgreSQL 15, durable settings),
-redis:// (a throwaway redis-server). Prints a markdown table for docs/decisions.md.
+redis:// (a throwaway redis-server). Each broker is connected before it is measured (`start`
+returns at once and connects in the background). Prints a markdown table for docs/decisions.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 
 from chatd.realtime.broker import Broker, MemoryBroker
 from chatd.realtime.pgbroker import PostgresBroker
 from chatd.realtime.redisbroker import RedisBroker
-from tests.pgcluster import PgCluster, free_port
+from tests.pgcluster import PgCluster
+from tests.redisserver import RedisServer
 
 EVENTS = 2000
 USERS = 200
@@ -38,8 +37,9 @@ async def _measure(name: str, make: Callable[[], Broker]) -> list[str]:
         if pos == EVENTS - 1:
             arrived.set()
 
-    await sender.start(lambda _t, _p: None)
-    await listener.start(notify)
+    await sender.start(lambda _t, _p: None, lambda: None)
+    await listener.start(notify, lambda: None)
+    await _connected(sender, listener)
     if isinstance(sender, MemoryBroker):
         sender = listener  # one process: the same broker publishes and hears
     await listener.subscribe(["c1"])
@@ -71,31 +71,27 @@ async def _measure(name: str, make: Callable[[], Broker]) -> list[str]:
     ]
 
 
-def _redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
-    server = shutil.which("redis-server") or "redis-server"
-    options = ("--save", "", "--appendonly", "no", "--dir", workdir)
-    return subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", *options],
-        stdout=subprocess.DEVNULL,
-    )
+async def _connected(*brokers: Broker) -> None:
+    """`start` returns before the broker is connected: a publish now would be refused."""
+    deadline = time.monotonic() + 30
+    while not all(broker.connected for broker in brokers):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the brokers did not connect within 30 s")
+        await asyncio.sleep(0.01)
 
 
 async def main() -> None:
     cluster = PgCluster(settings=()).start()
-    redis_dir = tempfile.mkdtemp(prefix="chatd-bench-redis-")
-    redis_port = free_port()
-    redis = _redis(redis_port, redis_dir)
+    redis = RedisServer().start()
     try:
-        await asyncio.sleep(0.3)
         rows = [
             await _measure("memory://", MemoryBroker),
             await _measure("postgres://", lambda: PostgresBroker("postgres://", cluster.url())),
-            await _measure("redis://", lambda: RedisBroker(f"redis://127.0.0.1:{redis_port}/0")),
+            await _measure("redis://", lambda: RedisBroker(redis.url)),
         ]
     finally:
-        redis.kill()
+        redis.stop()
         cluster.stop()
-        shutil.rmtree(redis_dir, ignore_errors=True)
     head = ["broker", "publish (sender's time per event)", "hint latency p50", "p99", "heard"]
     head.append(f"subscribe a user ({TOPICS_PER_USER} topics)")
     print("| " + " | ".join(head) + " |")

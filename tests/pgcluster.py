@@ -69,32 +69,54 @@ class PgCluster:
             check=True,
             capture_output=True,
         )
-        options = " ".join(f"-c {s}" for s in self.settings)
         for _attempt in range(5):  # another process may take the free port before we do
             self.port = free_port()
-            started = subprocess.run(
-                _as_postgres(
-                    [
-                        str(PG_BIN / "pg_ctl"),
-                        "-D",
-                        str(self.data),
-                        "-w",
-                        "-t",
-                        "60",
-                        "-l",
-                        str(self.root / "log"),
-                        "start",
-                        "-o",
-                        f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-                        f"-c max_connections=300 {options}",
-                    ]
-                ),
-                capture_output=True,
-            )
-            if started.returncode == 0:
+            if self._pg_ctl_start():
                 return self
-        log = (self.root / "log").read_text(errors="replace")
-        raise RuntimeError(f"PostgreSQL did not start:\n{log[-3000:]}")
+        raise RuntimeError(f"PostgreSQL did not start:\n{self._log_tail()}")
+
+    def stop_server(self) -> None:
+        """Stops the server the way a crash would (immediate mode), keeping its data."""
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
+            check=True,
+            capture_output=True,
+        )
+
+    def start_server(self) -> None:
+        """Starts a stopped server again on the same port and data (clients reconnect to it)."""
+        if not self._pg_ctl_start():
+            raise RuntimeError(f"PostgreSQL did not start again:\n{self._log_tail()}")
+
+    def restart(self) -> None:
+        self.stop_server()
+        self.start_server()
+
+    def _pg_ctl_start(self) -> bool:
+        options = " ".join(f"-c {s}" for s in self.settings)
+        started = subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-l",
+                    str(self.root / "log"),
+                    "start",
+                    "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
+                    f"-c max_connections=300 {options}",
+                ]
+            ),
+            capture_output=True,
+        )
+        return started.returncode == 0
+
+    def _log_tail(self) -> str:
+        return (self.root / "log").read_text(errors="replace")[-3000:]
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,38 +16,20 @@ import pytest
 
 from tests.api.v1_helpers import create_chat, send, sign_up_many
 from tests.e2e.server import ServerProcess
-from tests.pgcluster import free_port
 from tests.realtime.conftest import STREAM_SETTINGS, new_database
 from tests.realtime.streams import Stream
+from tests.redisserver import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (.ci/run installs Debian's redis-server)")
-    workdir = tempfile.mkdtemp(prefix="chatd-redis-")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(server, "--bind", "127.0.0.1", "--port", str(port)),
-            *("--save", "", "--appendonly", "no", "--dir", workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    server = RedisServer().start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.kill()
-        process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.stop()
 
 
 def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:

@@ -60,6 +60,7 @@ STATUS: tuple[tuple[type[core.ChatdError], int], ...] = (
     (core.Forbidden, 403),
     (core.NotFound, 404),
     (core.Conflict, 409),
+    (core.Unavailable, 503),
 )
 
 
@@ -84,6 +85,8 @@ def response_to(exc: core.ChatdError) -> Response:
     headers = exc.headers if isinstance(exc, HttpError) else None
     if isinstance(exc, core.Unauthenticated):
         headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, core.Unavailable):
+        headers = {"Retry-After": "1"}
     return error_response(status_of(exc), exc.code, exc.message, headers)
 
 

@@ -8,12 +8,13 @@ ChatdError                 code, message
 │   └── MessageNotFound
 ├── Forbidden              the caller is known but may not do this
 │   └── NotAMember
-└── Conflict               a uniqueness rule would break
-    ├── UsernameTaken
-    ├── ChatNameTaken
-    ├── ChatIsPrivate
-    ├── MessageDeleted
-    └── IdempotencyKeyInUse  another request with the same key committed first
+├── Conflict               a uniqueness rule would break
+│   ├── UsernameTaken
+│   ├── ChatNameTaken
+│   ├── ChatIsPrivate
+│   ├── MessageDeleted
+│   └── IdempotencyKeyInUse  another request with the same key committed first
+└── Unavailable            the database cannot be reached now (nothing was written): retry
 """
 
 from __future__ import annotations
@@ -124,3 +125,10 @@ class IdempotencyKeyInUse(Conflict):
 
     def __init__(self, key: str) -> None:
         super().__init__(f"another request with Idempotency-Key {key!r} was answered first")
+
+
+class Unavailable(ChatdError):
+    code = "unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("the database cannot be reached now; nothing was changed: retry")

@@ -47,8 +47,8 @@ class Broker(Protocol):
     async def start(self, notify: Notify, reconnected: Reconnected) -> None:
         """Starts connecting in the background and returns at once: never raises because the
         broker is unreachable. `notify` hears every hint of a subscribed topic; `reconnected`
-        is called after every reconnection (not the first connection), once every wanted
-        topic is subscribed again."""
+        is called after every connection that ends a time without one (a reconnection, or a
+        first connection made late), once every wanted topic is subscribed."""
         ...
 
     async def subscribe(self, topics: Collection[str]) -> None:

@@ -71,7 +71,6 @@ class PageContext:
         return leaves is not None and entry.pos < leaves
 
 
-
 class Hub:
     def __init__(self, broker: Broker, store: Store, sweep_every: float) -> None:
         self.broker = broker

@@ -1,24 +1,28 @@
 """The postgres:// broker: LISTEN/NOTIFY on chatd's PostgreSQL database, no other service.
 
-One connection listens (a channel per subscribed topic), another publishes. A channel is
-`chatd_<topic>`; the payload is the position. NOTIFY is cheap but goes through the database's
-single notification queue; docs/decisions.md has the measured cost.
+One connection listens (a channel per subscribed topic), another publishes; the two make one
+link of the reconnecting broker (realtime/backoff.py), so losing either reconnects both. A
+channel is `chatd_<topic>` (`chatd_all` for `*`), always quoted; the payload is the position.
+Subscribing many topics costs one round trip: the LISTENs go in one query, and notifications
+reach us through a Connection subclass, because asyncpg's `add_listener` sends a LISTEN per
+channel. NOTIFY goes through the database's single notification queue; docs/decisions.md has
+the measured cost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 
-from chatd.realtime.broker import Notify
+from chatd.realtime.backoff import ATTEMPT_TIMEOUT, CLOSE_TIMEOUT, Link, ReconnectingBroker
+from chatd.realtime.broker import ALL, Notify
 
-log = logging.getLogger("chatd.realtime")
 PREFIX = "chatd_"
+NOTIFY = "SELECT pg_notify(channel, $2) FROM unnest($1::text[]) AS channel"
 
 
 def dsn(url: str, database_url: str) -> str:
@@ -30,48 +34,96 @@ def dsn(url: str, database_url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class PostgresBroker:
-    def __init__(self, url: str, database_url: str) -> None:
-        self._dsn = dsn(url, database_url)
-        self._listener: asyncpg.Connection | None = None
-        self._publisher: asyncpg.Connection | None = None
+def channel(topic: str) -> str:
+    return PREFIX + ("all" if topic == ALL else topic)
+
+
+def topic_of(channel: str) -> str:
+    name = channel.removeprefix(PREFIX)
+    return ALL if name == "all" else name
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Listening(asyncpg.Connection):  # type: ignore[misc]
+    """Hands every notification to `heard`, whatever LISTEN asked for it."""
+
+    heard: Callable[[str, str], None] | None = None
+
+    def _process_notification(self, _pid: int, channel: str, payload: str) -> None:
+        if self.heard is not None:
+            self._loop.call_soon(self.heard, channel, payload)
+
+
+class _PostgresLink(Link):
+    def __init__(self, dsn: str, heard: Notify) -> None:
+        super().__init__()
+        self._dsn = dsn
+        self._heard = heard
+        self._listener: Any = None
+        self._publisher: Any = None
+        # asyncpg runs one command at a time per connection.
+        self._listening = asyncio.Lock()
         self._publishing = asyncio.Lock()
-        self._notify: Notify | None = None
 
-    async def start(self, notify: Notify) -> None:
-        self._notify = notify
-        self._listener = await asyncpg.connect(self._dsn)
-        self._publisher = await asyncpg.connect(self._dsn)
+    async def connect(self) -> None:
+        self._listener = await asyncpg.connect(
+            self._dsn, connection_class=_Listening, timeout=ATTEMPT_TIMEOUT
+        )
+        self._listener.heard = self._notified
+        self._listener.add_termination_listener(self._terminated)
+        self._publisher = await asyncpg.connect(self._dsn, timeout=ATTEMPT_TIMEOUT)
+        self._publisher.add_termination_listener(self._terminated)
 
-    def _heard(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
-        if self._notify is not None:
-            self._notify(channel.removeprefix(PREFIX), int(payload))
+    def _terminated(self, _connection: object) -> None:
+        self.fail(ConnectionError("the connection was closed"))
 
-    async def subscribe(self, topics: Iterable[str]) -> None:
-        assert self._listener is not None
-        for topic in topics:
-            # LISTEN is in effect when the command returns: hints from then on are heard.
-            await self._listener.add_listener(PREFIX + topic, self._heard)
-
-    async def unsubscribe(self, topics: Iterable[str]) -> None:
-        if self._listener is None or self._listener.is_closed():
+    def _notified(self, channel: str, payload: str) -> None:
+        try:
+            pos = int(payload)
+        except ValueError:  # someone else's NOTIFY on our channel
             return
-        for topic in topics:
-            await self._listener.remove_listener(PREFIX + topic, self._heard)
+        self._heard(topic_of(channel), pos)
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None:
-        channels = [PREFIX + topic for topic in topics]
-        if not channels or self._publisher is None:
-            return
-        async with self._publishing:  # one connection, one statement at a time
-            await self._publisher.execute(
-                "SELECT pg_notify(channel, $2) FROM unnest($1::text[]) AS channel",
-                channels,
-                str(pos),
-            )
+    async def subscribe(self, topics: Collection[str]) -> None:
+        # LISTEN is in effect when the command returns: hints from then on are heard.
+        await self._listen("LISTEN", topics)
+
+    async def unsubscribe(self, topics: Collection[str]) -> None:
+        await self._listen("UNLISTEN", topics)
+
+    async def _listen(self, command: str, topics: Collection[str]) -> None:
+        sql = "; ".join(f"{command} {_quoted(channel(topic))}" for topic in topics)
+        async with self._listening:
+            await self._listener.execute(sql)
+
+    async def publish(self, topics: Collection[str], pos: int) -> None:
+        async with self._publishing:
+            await self._publisher.execute(NOTIFY, [channel(t) for t in topics], str(pos))
+
+    async def check(self) -> None:
+        if self._listening.locked():
+            return  # busy with LISTENs, which are bounded and checked themselves
+        async with self._listening:
+            await self._listener.execute("SELECT 1")
 
     async def close(self) -> None:
-        for conn in (self._listener, self._publisher):
-            if conn is not None and not conn.is_closed():
-                await conn.close()
-        self._notify = None
+        connections = [c for c in (self._listener, self._publisher) if c is not None]
+        try:
+            for connection in connections:
+                if not connection.is_closed():  # a polite goodbye when the server answers
+                    await connection.close(timeout=CLOSE_TIMEOUT / 4)
+        finally:
+            for connection in connections:
+                connection.terminate()
+
+
+class PostgresBroker(ReconnectingBroker):
+    def __init__(self, url: str, database_url: str) -> None:
+        self._dsn = dsn(url, database_url)
+        super().__init__(sa.make_url(self._dsn).render_as_string(hide_password=True))
+
+    def _new_link(self) -> Link:
+        return _PostgresLink(self._dsn, self._heard)

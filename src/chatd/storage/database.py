@@ -25,16 +25,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd.config import Settings
+from chatd.core.errors import Unavailable
 from chatd.storage.groupcommit import GroupCommitWriter
 
 P = ParamSpec("P")
@@ -201,30 +204,96 @@ class PostgresDatabase:
         # Reads are single statements: autocommit spares them BEGIN and ROLLBACK round trips.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statements: dict[sa.Select[Any], Statement] = {}
+        self._warned_at = -UNAVAILABLE_LOG_EVERY
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
         if statement is None:
             statement = self._statements[query] = Statement.of(query, self._engine.dialect)
-        async with self._autocommit.connect() as conn:
-            raw = await conn.get_raw_connection()
-            # asyncpg prepares the statement once per connection and keeps it.
-            driver: Any = raw.driver_connection
-            return await driver.fetchval(statement.sql, *statement.args(params))
+
+        async def attempt() -> Any:
+            async with self._autocommit.connect() as conn:
+                raw = await conn.get_raw_connection()
+                # asyncpg prepares the statement once per connection and keeps it.
+                driver: Any = raw.driver_connection
+                return await driver.fetchval(statement.sql, *statement.args(params))
+
+        return await self._reconnecting(attempt)
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._autocommit.connect() as conn:
-            return await conn.run_sync(work, *args, **kwargs)
+        async def attempt() -> T:
+            async with self._autocommit.connect() as conn:
+                return await conn.run_sync(work, *args, **kwargs)
+
+        return await self._reconnecting(attempt)
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def transaction() -> T:
             async with self._engine.begin() as conn:
-                return await conn.run_sync(work, *args, **kwargs)
+                try:
+                    return await conn.run_sync(work, *args, **kwargs)
+                except Exception as exc:
+                    # Lost before COMMIT was sent: the database rolled it back, it may run again.
+                    # (Lost during COMMIT is not retried: it may have committed.)
+                    if _lost_connection(exc):
+                        raise _LostBeforeCommit from exc
+                    raise
 
-        return await _retried(transaction)
+        return await self._reconnecting(lambda: _retried(transaction))
+
+    async def _reconnecting(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Runs `attempt`, and once more on fresh connections if the database connection was
+        lost (a restart leaves every pooled connection dead). Raises Unavailable when the
+        database still cannot be reached."""
+        for tries in (1, 2):
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not _lost_connection(exc):
+                    raise
+                # Forget every pooled connection at once, not one failed request at a time.
+                await self._engine.dispose(close=False)
+                if tries == 2:
+                    self._warn(exc)
+                    raise Unavailable from exc
+        raise AssertionError("unreachable")
+
+    def _warn(self, exc: BaseException) -> None:
+        # One line now and then, not a traceback per request, while the database is away.
+        now = time.monotonic()
+        if now - self._warned_at >= UNAVAILABLE_LOG_EVERY:
+            self._warned_at = now
+            cause = exc.__cause__ or exc
+            log.warning("the database cannot be reached (answering 503): %s", cause)
 
     async def dispose(self) -> None:
         await self._engine.dispose()
+
+
+UNAVAILABLE_LOG_EVERY = 10.0  # seconds
+
+
+class _LostBeforeCommit(Exception):
+    pass
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """Whether `exc` says the connection to PostgreSQL was lost or could not be made (a restart,
+    an outage), rather than anything about the statement."""
+    if isinstance(exc, _LostBeforeCommit):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    # 08: connection exceptions; 57P0x: the server shuts down or is starting up.
+    sqlstate = str(getattr(exc, "sqlstate", None) or "")
+    if sqlstate.startswith(("08", "57P0")):
+        return True
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return isinstance(exc, OSError | asyncpg.InterfaceError) or isinstance(
+        cause, OSError | asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError
+    )
 
 
 async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:
