@@ -188,13 +188,23 @@ class Hub:
                 changed, self._unsynced = self._unsynced, set()
                 wanted = {t for t in changed if t in self._routes and t not in self._subscribed}
                 unwanted = {t for t in changed if t not in self._routes and t in self._subscribed}
-                if unwanted:
-                    self._subscribed -= unwanted
-                    await self.broker.unsubscribe(unwanted)
-                if wanted:
-                    self._subscribed |= wanted
-                    await self.broker.subscribe(wanted)
-                    self._wake.set()
+                try:
+                    if unwanted:
+                        await self.broker.unsubscribe(unwanted)
+                        self._subscribed -= unwanted
+                    if wanted:
+                        await self.broker.subscribe(wanted)
+                        self._subscribed |= wanted
+                except Exception as exc:
+                    # Brokers promise not to raise here; if one does, its topics count as not
+                    # subscribed and are tried again at the next sync, the sweep delivers
+                    # meanwhile, and no stream pays for it.
+                    log.warning("the broker failed to (un)subscribe: %s", exc)
+                    self._unsynced |= changed
+                    return
+                finally:
+                    if wanted:
+                        self._wake.set()
 
     # The log
 

@@ -1,0 +1,148 @@
+"""The hub and its sessions, in process, on a real SQLite store, with brokers that misbehave:
+a stream never pays for a broker's fault, a closed stream leaves nothing behind, and the topics
+the broker is asked for are exactly what the open streams need (after a resume across a removal
+and a re-adding too)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Collection
+from pathlib import Path
+
+import pytest
+
+from chatd.config import Settings
+from chatd.core import clock
+from chatd.core.events import StreamEvent
+from chatd.realtime.broker import MemoryBroker, Notify, Reconnected
+from chatd.realtime.hub import Hub
+from chatd.realtime.session import Session
+from chatd.storage import migrate
+from chatd.storage.database import open_database
+from chatd.storage.store import SqlStore
+
+
+class FlakyBroker(MemoryBroker):
+    """Breaks its promise: `subscribe` raises the first `failures` times."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls: list[tuple[str, set[str]]] = []
+
+    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
+        await super().start(notify, reconnected)
+
+    async def subscribe(self, topics: Collection[str]) -> None:
+        self.calls.append(("subscribe", set(topics)))
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker down")
+        await super().subscribe(topics)
+
+    async def unsubscribe(self, topics: Collection[str]) -> None:
+        self.calls.append(("unsubscribe", set(topics)))
+        await super().unsubscribe(topics)
+
+    @property
+    def topics(self) -> set[str]:
+        return set(self._topics)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.arrived = asyncio.Event()
+
+    def encode(self, event: StreamEvent) -> str:
+        return f"{event.type} {event.pos}"
+
+    async def send(self, text: str) -> None:
+        self.texts.append(text)
+        self.arrived.set()
+
+    async def resync(self, pos: int) -> None:
+        self.texts.append(f"resync {pos}")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    url = f"sqlite:///{tmp_path / 'chatd.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    database = open_database(Settings(database_url=url))
+    try:
+        yield SqlStore(database)
+    finally:
+        await database.dispose()
+
+
+async def _users(store: SqlStore, *names: str) -> list[int]:
+    return [await store.add_user(name, name, clock.now()) for name in names]
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
+    for _tick in range(int(seconds * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within the time")
+
+
+async def test_a_broker_that_fails_to_subscribe_costs_the_stream_nothing(
+    store: SqlStore,
+) -> None:
+    broker = FlakyBroker(failures=1)
+    hub = Hub(broker, store, sweep_every=30)
+    await hub.start()
+    store.notifier = hub
+    alice, bob = await _users(store, "alice", "bob")
+    chat = await store.create_chat("room", [alice, bob], clock.now())
+    inbox = Inbox()
+    session = Session(store, hub, bob, False, (await store.change_positions())[0], inbox)
+    running = asyncio.create_task(session.run())
+    try:
+        await _until(lambda: session.live)
+        await store.post_message(chat, alice, "hello", clock.now())
+        await asyncio.wait_for(inbox.arrived.wait(), 2)  # delivered, the broker's fault aside
+        assert inbox.texts[-1].startswith("message.created")
+        assert not running.done()
+        # The failed topics were not taken for subscribed: the next sync asks again.
+        other = Session(store, hub, alice, False, 0, Inbox())
+        second = asyncio.create_task(other.run())
+        await _until(lambda: {"u2", f"c{chat}"} <= broker.topics)
+        second.cancel()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await asyncio.sleep(0.05)
+    # Closed streams leave no follower and no topic behind.
+    assert hub.followers == 0
+    await _until(lambda: not broker.topics)
+    await hub.close()
+
+
+async def test_a_resume_across_a_removal_and_a_re_adding_stays_subscribed_to_the_chat(
+    store: SqlStore,
+) -> None:
+    broker = FlakyBroker(failures=0)
+    hub = Hub(broker, store, sweep_every=30)
+    await hub.start()
+    store.notifier = hub
+    alice, bob = await _users(store, "alice", "bob")
+    chat = await store.create_chat("room", [alice, bob], clock.now())
+    saved = (await store.change_positions())[0]
+    await store.update_chat(chat, None, [alice], clock.now(), alice)
+    await store.update_chat(chat, None, [alice, bob], clock.now(), alice)
+    inbox = Inbox()
+    session = Session(store, hub, bob, False, saved, inbox)
+    running = asyncio.create_task(session.run())
+    try:
+        await _until(lambda: session.live)
+        assert [t.split()[0] for t in inbox.texts] == ["member.removed", "member.added"]
+        # The chat's topic is wanted from the broker: other instances' messages are hinted.
+        await _until(lambda: f"c{chat}" in broker.topics)
+        assert f"c{chat}" in broker.topics
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    await hub.close()
