@@ -2,8 +2,9 @@
 
 Lock order, the same in every write (PostgreSQL would otherwise deadlock two writes that take
 the same rows the other way round): the chat's row first, then its members' rows, then its
-messages. A send takes the chat's row with its UPDATE; every other write that changes members
-or deletes takes it with `lock_chat` before anything else, which also serializes membership
+messages. A send takes the chat's row in a statement before the one that checks membership and
+inserts (so that check sees a leave it waited for); every other write that changes members or
+deletes takes it with `lock_chat` before anything else, which also serializes membership
 changes of one chat (two concurrent member updates, or the last two members leaving at once).
 """
 
