@@ -1,7 +1,7 @@
 """`python -m bench`: chatd under load on SQLite and PostgreSQL, against references from the
 same run (HTTP ceiling, pgbench, a single-thread SQLite loop). See docs/benchmarks.md.
 
-    python -m bench [--quick] [--only ceiling,sqlite,postgresql]
+    python -m bench [--quick] [--only ceiling,sqlite,postgresql,sockets]
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from bench.scenarios import run_ceiling, run_chatd
 from bench.seed import Seeded
 from bench.series import Series
 from bench.servers import ceiling_server
+from bench.sockets import Row, run_sockets, table
 from bench.sqlite_loop import sqlite_loop_series
 from bench.wrk import wrk_path
 
-PARTS = ("ceiling", "sqlite", "postgresql")
+PARTS = ("ceiling", "sqlite", "postgresql", "sockets")
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -154,6 +155,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chatd-bench-"))
     # The ceiling the reads are compared with: up (and idle) all along, measured beside them.
     ceiling = ceiling_server("asgi", workdir / "ceiling-beside.log")
+    sockets: list[Row] = []
     try:
         if "ceiling" in args.parts:
             print("== orientation: HTTP ceiling, FastAPI and bare ASGI", flush=True)
@@ -164,6 +166,9 @@ def main() -> int:
             run_sqlite(workdir, load, results, ceiling.url)
         if "postgresql" in args.parts:
             run_postgresql(workdir, load, results, ceiling.url, machine)
+        if "sockets" in args.parts:
+            print("== idle WebSocket streams and fan-out (bench/sockets.py)", flush=True)
+            sockets = run_sockets(workdir, args.quick)
     finally:
         ceiling.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -185,11 +190,14 @@ def main() -> int:
         "machine": machine,
         "measurements": [m.as_json() for m in results.measurements],
         "targets": [v.as_json() for v in verdicts],
+        "sockets": [row.as_json() for row in sockets],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n## Targets\n\n{targets_table(verdicts)}")
     print(f"\n## Measurements\n\n{measurements_table(results.measurements)}")
+    if sockets:
+        print(f"\n## Idle streams and fan-out\n\n{table(sockets)}")
     print(f"\n{report['seconds']} s; results in {args.output}")
     return 0
 

@@ -23,6 +23,7 @@ from chatd.api.fastpath import AvitoFastPath
 from chatd.api.idempotency import Idempotency
 from chatd.api.limits import BodySizeLimit
 from chatd.api.ratelimit import RateLimits
+from chatd.api.v1.stream import StreamEndpoint
 from chatd.config import Settings
 from chatd.core import clock
 from chatd.core.accounts import Accounts
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AvitoFastPath)
     app.add_middleware(Idempotency)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(StreamEndpoint)  # outermost: a socket keeps no other middleware's frame
     app.include_router(avito.router)
     app.include_router(v1.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

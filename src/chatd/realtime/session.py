@@ -16,7 +16,6 @@ audience.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Protocol
 
 from chatd.core import events, stream
@@ -41,7 +40,9 @@ class UserBlocked(Exception):
 
 
 class Session:
-    __slots__ = ("_hub", "_outbox", "_queue", "_ready", "_store", "audience", "checked", "live")
+    # An idle socket keeps its session for hours: no deque, no Event (each holds a ~600-byte
+    # deque block), only a list and a future while waiting.
+    __slots__ = ("_hub", "_outbox", "_queue", "_store", "_waiting", "audience", "checked", "live")
 
     def __init__(
         self, store: Store, hub: Hub, user: int, moderator: bool, after: int, outbox: Outbox
@@ -52,8 +53,8 @@ class Session:
         self._store = store
         self._hub = hub
         self._outbox = outbox
-        self._queue: deque[tuple[int, str]] = deque()
-        self._ready = asyncio.Event()
+        self._queue: list[tuple[int, str]] = []
+        self._waiting: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Streams until cancelled. Raises UserBlocked."""
@@ -138,19 +139,31 @@ class Session:
             self._hub.fell_behind()
         else:
             self._queue.append((pos, text))
-        self._ready.set()
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def _drain(self) -> None:
         while self.live:
             if not self._queue:
-                self._ready.clear()
-                await self._ready.wait()
+                self._waiting = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiting
+                finally:
+                    self._waiting = None
                 continue
-            _pos, text = self._queue.popleft()
-            if text == _BLOCKED:
-                await self._check_blocked()
-            else:
-                await self._outbox.send(text)
+            queued, self._queue = self._queue, []
+            for index, (_pos, text) in enumerate(queued):
+                if not self.live:
+                    return  # fell behind while sending: the log has the rest
+                if text == _BLOCKED:
+                    await self._check_blocked()
+                else:
+                    try:
+                        await self._outbox.send(text)
+                    except BaseException:
+                        self._queue[:0] = queued[index + 1 :]
+                        raise
 
     async def _check_blocked(self) -> None:
         # A block is a state, not an event: an unblocked user's resume reads past it.

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from chatd.api.v1 import accounts, chats, messages, stream
+from chatd.api.v1 import accounts, chats, messages
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(accounts.router)
 router.include_router(chats.router)
 router.include_router(messages.router)
-router.include_router(stream.router)
+# The WebSocket stream (GET /api/v1/ws) is served ahead of FastAPI: api/v1/stream.py.
