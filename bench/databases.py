@@ -94,8 +94,8 @@ class PostgresDatabase:
     system = "postgresql"
     name = "chatd_bench"
 
-    def __init__(self) -> None:
-        self.cluster = PgCluster(settings=())
+    def __init__(self, *settings: str) -> None:
+        self.cluster = PgCluster(settings=settings)
 
     def start(self) -> PostgresDatabase:
         self.cluster.start()
