@@ -460,6 +460,38 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await expect(mod.locator("#sidebar-error")).to_be_hidden()
 
 
+async def test_a_moderators_all_chats_view_is_live_and_their_own_list_stays_theirs(
+    person: Open, web_server: ServerProcess
+) -> None:
+    alice_name, bob_name, mod_name = unique("alice"), unique("bob"), unique("mod")
+    bob = await person(bob_name)
+    alice = await person(alice_name)
+    async with httpx.AsyncClient(base_url=f"{web_server.url}/api/v1") as api:
+        await _account(api, mod_name)
+    promote = [str(CHATD), "users", "promote", mod_name, "--database-url"]
+    await asyncio.to_thread(
+        subprocess.run, [*promote, web_server.database_url], check=True, capture_output=True
+    )
+    mod = await person(mod_name, register=False)
+    await expect(status(mod, "Connected")).to_be_visible()
+
+    # The moderator's stream carries every chat, but "my chats" lists only theirs.
+    await create_chat(alice, "elsewhere", bob_name)
+    await send(alice, "hello there")
+    await chat_item(bob, "elsewhere").click()
+    await expect(message(bob, "hello there")).to_be_visible(timeout=LIVE)
+    await mod.wait_for_timeout(500)
+    await expect(chat_item(mod, "elsewhere")).to_have_count(0)
+
+    # "All chats" is live: a chat made now, and its messages, show without a reload.
+    await mod.get_by_label("All chats (moderator)").check()
+    await expect(chat_item(mod, "elsewhere")).to_be_visible()
+    await create_chat(alice, "brand new", bob_name)
+    await expect(chat_item(mod, "brand new")).to_be_visible(timeout=LIVE)
+    await send(alice, "fresh news")
+    await expect(chat_item(mod, "brand new")).to_contain_text("fresh news", timeout=LIVE)
+
+
 # Logging in
 
 
