@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from chatd.api.methods import allowed_methods
 from chatd.core import errors as core
 
 log = logging.getLogger("chatd.api")
@@ -64,9 +65,14 @@ STATUS: tuple[tuple[type[core.ChatdError], int], ...] = (
 )
 
 
+MESSAGE_MAX = 2000  # characters: a message never echoes a client's input at length
+
+
 def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
+    if len(message) > MESSAGE_MAX:  # the last guard: messages quote input through core.quoted
+        message = message[: MESSAGE_MAX - 1] + "…"
     body = orjson.dumps({"error": {"code": code, "message": message}})
     return Response(body, status, headers=headers, media_type="application/json")
 
@@ -159,14 +165,22 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    headers = exc.headers
+    path = core.cut(request.url.path, 200)
+    if exc.status_code == 400:
+        # FastAPI's only 400 of its own: a body it could not parse (invalid UTF-8, JSON nested
+        # too deep). The same code as every other unparsable body, in both APIs.
+        return error_response(400, "malformed_json", "request body is not valid JSON")
     if exc.status_code == 404:
-        message = f"no such endpoint: {request.method} {request.url.path}"
+        message = f"no such endpoint: {request.method} {path}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {request.method} is not allowed on {path}"
+        allowed = allowed_methods(request.app.routes, request.url.path)
+        headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
     else:
         message = str(exc.detail)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

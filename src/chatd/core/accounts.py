@@ -20,6 +20,7 @@ from chatd.core.errors import (
     Unauthenticated,
     UserBlocked,
     UserNotFound,
+    quoted,
 )
 from chatd.core.models import Account, Caller, Role, UserId
 from chatd.core.ports import PasswordHasher, Store
@@ -53,7 +54,7 @@ def check_email(email: str) -> str:
     """The trimmed address, or InvalidInput when it does not look like one."""
     address = check_characters(email, field="email").strip()
     if len(address) > EMAIL_MAX or not _EMAIL.fullmatch(address):
-        raise InvalidInput(f"email is not a valid address: {email!r}", code="invalid_email")
+        raise InvalidInput(f"email is not a valid address: {quoted(email)}", code="invalid_email")
     return address
 
 
@@ -140,7 +141,7 @@ class Accounts:
     async def find_by_name(self, username: str) -> Account:
         account = await self.store.find_account(username_key(username.strip()))
         if account is None:
-            raise InvalidInput(f"no user named {username!r}", code="unknown_username")
+            raise InvalidInput(f"no user named {quoted(username)}", code="unknown_username")
         return account
 
     async def set_blocked(self, caller: Caller, user: UserId, blocked: bool) -> None:

@@ -44,13 +44,34 @@ class NotFound(ChatdError):
     code = "not_found"
 
 
+QUOTE_MAX = 64  # characters of a client's value an error message quotes
+IDS_NAMED = 100  # missing ids an error message names
+
+
+def quoted(value: str, limit: int = QUOTE_MAX) -> str:
+    """`value` as an error message quotes it: its repr, cut at `limit` characters (a 1 MB
+    invalid email once came back whole in its 400)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}… ({len(value):,} characters)"
+
+
+def cut(value: str, limit: int = QUOTE_MAX) -> str:
+    """`value` as it is, or its first `limit` characters and how long it was."""
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}… ({len(value):,} characters)"
+
+
 class UserNotFound(NotFound):
     code = "user_not_found"
 
     def __init__(self, user_ids: Iterable[int]) -> None:
         self.user_ids = sorted(set(user_ids))
         noun = "user" if len(self.user_ids) == 1 else "users"
-        super().__init__(f"{noun} not found: {', '.join(map(str, self.user_ids))}")
+        named = ", ".join(map(str, self.user_ids[:IDS_NAMED]))
+        more = len(self.user_ids) - IDS_NAMED
+        super().__init__(f"{noun} not found: {named}" + (f" and {more:,} more" if more > 0 else ""))
 
 
 class ChatNotFound(NotFound):
@@ -96,14 +117,14 @@ class UsernameTaken(Conflict):
     code = "username_taken"
 
     def __init__(self, username: str) -> None:
-        super().__init__(f"username already taken: {username!r}")
+        super().__init__(f"username already taken: {quoted(username)}")
 
 
 class ChatNameTaken(Conflict):
     code = "chat_name_taken"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"chat name already taken: {name!r}")
+        super().__init__(f"chat name already taken: {quoted(name, 128)}")
 
 
 class ChatIsPrivate(Conflict):
@@ -124,7 +145,7 @@ class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"another request with Idempotency-Key {key!r} was answered first")
+        super().__init__(f"another request with Idempotency-Key {quoted(key)} was answered first")
 
 
 class Unavailable(ChatdError):
