@@ -85,12 +85,13 @@ def types(frames: list[dict[str, Any]]) -> list[str]:
     return [frame["type"] for frame in frames]
 
 
-async def promote(server: ServerProcess, username: str) -> None:
-    """Makes the user a moderator, as an operator does: `chatd users promote`."""
+async def promote(server: ServerProcess, username: str, role: str = "promote") -> None:
+    """Makes the user a moderator (or a plain user again, with role="demote"), as an operator
+    does: `chatd users promote`."""
     process = await asyncio.create_subprocess_exec(
         str(CHATD),
         "users",
-        "promote",
+        role,
         username,
         env={**os.environ, "CHATD_DATABASE_URL": server.database_url},
         stdout=asyncio.subprocess.DEVNULL,

@@ -146,3 +146,48 @@ async def test_a_resume_across_a_removal_and_a_re_adding_stays_subscribed_to_the
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     await hub.close()
+
+
+class GatedInbox(Inbox):
+    """Holds its second send until the gate opens: a client that stops reading mid-batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.sends = 0
+
+    async def send(self, text: str) -> None:
+        self.sends += 1
+        if self.sends == 2:
+            await self.gate.wait()
+        await super().send(text)
+
+
+async def test_a_stream_that_overflows_mid_batch_skips_nothing(store: SqlStore) -> None:
+    hub = Hub(FlakyBroker(failures=0), store, sweep_every=30)
+    await hub.start()
+    store.notifier = hub
+    alice, bob = await _users(store, "alice", "bob")
+    chat = await store.create_chat("room", [alice, bob], clock.now())
+    inbox = GatedInbox()
+    session = Session(store, hub, bob, False, (await store.change_positions())[0], inbox)
+    running = asyncio.create_task(session.run())
+    try:
+        await _until(lambda: session.live)
+        # Three in one commit, so one read of the hub queues them together: the second blocks.
+        await asyncio.gather(
+            *(store.post_message(chat, alice, f"first {i}", clock.now()) for i in range(3))
+        )
+        await _until(lambda: inbox.sends == 2)
+        for i in range(300):  # more than a live stream keeps for a slow client
+            await store.post_message(chat, alice, f"then {i}", clock.now())
+        await _until(lambda: not session.live)
+        inbox.gate.set()
+        await _until(lambda: len(inbox.texts) == 303, seconds=10)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    positions = [int(text.split()[1]) for text in inbox.texts]
+    assert positions == sorted(set(positions))
+    assert positions == list(range(positions[0], positions[0] + 303))
+    await hub.close()

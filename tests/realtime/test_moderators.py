@@ -53,3 +53,29 @@ async def test_a_moderator_hears_every_chat_live_and_on_resume(
     await replayed.silence(0.5)
     assert [(f["type"], f["pos"]) for f in again] == [(f["type"], f["pos"]) for f in live[3:]]
     await replayed.close()
+
+
+async def test_a_demoted_moderator_stops_hearing_other_chats_at_once(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    mod, alice, bob = await sign_up_many(http, "mod", "alice", "bob")
+    await promote(server, "mod")
+    theirs = (await create_chat(http, alice, "theirs", [bob]))["id"]
+    shared = (await create_chat(http, alice, "shared", [mod]))["id"]
+    mods = await Stream.open(server.url, mod)
+    await send(http, alice, theirs, "heard while a moderator")
+    assert (await mods.next())["message"]["text"] == "heard while a moderator"
+
+    await promote(server, "mod", role="demote")
+    await send(http, alice, theirs, "SECRET after the demotion")
+    sent = await send(http, alice, shared, "still a member here")
+    frame = await mods.next()
+    assert frame["message"]["id"] == sent["id"]
+    await mods.silence(0.5)
+    # A resume from before the demotion reads with the role the user has now.
+    again = await Stream.open(server.url, mod, pos=mods.ready["pos"])
+    texts = [f["message"]["text"] for f in await again.take(1)]
+    await again.silence(0.5)
+    assert texts == ["still a member here"]
+    await again.close()
+    await mods.close()

@@ -10,14 +10,15 @@ log filtered to what concerns them:
     addressed to one user          that user hears of it (membership changes, whose audience
       chat.created, member.added        is not the chat's current members; the user's own read
       member.removed, chat.deleted      marker; being blocked)
-      chat.read, user.blocked
+      chat.read, user.blocked, user.role
 
 A chat's creation and deletion are also logged once addressed to the chat, for moderators, who
 hear every chat's changes: before its members' rows (they are not members yet, so they do not
 hear it) and after them (they are no longer members), respectively.
 
-`user.blocked` is never shown to clients: a stream that meets it ends if the user is blocked
-now (a block is a state: an unblocked user's resume reads past it).
+`user.blocked` and `user.role` are never shown to clients: a stream that meets the first ends if
+the user is blocked now (a block is a state: an unblocked user's resume reads past it); one that
+meets the second follows the user's role now (a demoted moderator stops hearing every chat).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ MEMBER_ADDED = "member.added"
 MEMBER_REMOVED = "member.removed"
 CHAT_READ = "chat.read"
 USER_BLOCKED = "user.blocked"
+USER_ROLE = "user.role"
 
 TYPES = (
     MESSAGE_CREATED,
@@ -49,6 +51,8 @@ TYPES = (
     CHAT_READ,
 )
 MESSAGE_TYPES = frozenset({MESSAGE_CREATED, MESSAGE_EDITED, MESSAGE_DELETED})
+# Never shown to clients: they change what a stream does (core/stream.py, realtime/session.py).
+INTERNAL_TYPES = frozenset({USER_BLOCKED, USER_ROLE})
 # Events that show the chat as the recipient now sees it.
 CHAT_TYPES = frozenset({CHAT_CREATED, CHAT_UPDATED, MEMBER_ADDED})
 # Every change is also hinted under this topic: moderators' streams hear every chat.

@@ -104,6 +104,8 @@ def chat_topic(chat: ChatId) -> str:
 
 def render(entry: LogEntry, audience: Audience, state: ChatState | None) -> StreamEvent | None:
     """What the change shows the user (see the module's docstring), or None for nothing."""
+    if entry.type in events.INTERNAL_TYPES:
+        return None
     if entry.type in events.MESSAGE_TYPES:
         if entry.message is None:
             return None  # its chat was deleted since: the stream goes on to chat.deleted

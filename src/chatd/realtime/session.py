@@ -24,7 +24,9 @@ from chatd.core.ports import Store
 from chatd.realtime.hub import Hub, PageContext
 
 MAX_QUEUED = 256
-_BLOCKED = ""  # in the queue: a user.blocked change, to be checked against the user's state
+# In the queue, in place of a frame: a change to check against the user's state first.
+_BLOCKED = ""  # user.blocked
+_ROLE = "\0"  # user.role
 
 
 class Outbox(Protocol):
@@ -86,6 +88,11 @@ class Session:
                 if entry.type == events.USER_BLOCKED:
                     await self._check_blocked()
                     continue
+                if entry.type == events.USER_ROLE:
+                    if await self._role_changed():
+                        self.checked = entry.pos  # what follows was read for the other role
+                        return await self._catch_up()
+                    continue
                 state = None if entry.chat is None else states.get(entry.chat)
                 event = stream.render(entry, self.audience, state)
                 if event is not None:
@@ -117,6 +124,9 @@ class Session:
             return
         if entry.type == events.USER_BLOCKED:
             self._push(entry.pos, _BLOCKED)
+            return
+        if entry.type == events.USER_ROLE:
+            self._push(entry.pos, _ROLE)
             return
         event = stream.render(entry, audience, state)
         if event is None:
@@ -153,17 +163,38 @@ class Session:
                     self._waiting = None
                 continue
             queued, self._queue = self._queue, []
-            for index, (_pos, text) in enumerate(queued):
+            for index, (pos, text) in enumerate(queued):
                 if not self.live:
-                    return  # fell behind while sending: the log has the rest
-                if text == _BLOCKED:
-                    await self._check_blocked()
-                else:
-                    try:
+                    # Fell behind while sending: the log has the rest, from this one on (the
+                    # queue that overflowed starts after it).
+                    self.checked = min(self.checked, pos - 1)
+                    return
+                try:
+                    if text == _BLOCKED:
+                        await self._check_blocked()
+                    elif text == _ROLE:
+                        if await self._role_changed():
+                            # What came after was chosen for the other role: read it again.
+                            self.checked = pos
+                            self._queue.clear()
+                            if self.live:
+                                self.live = False
+                                self._hub.fell_behind()
+                            return
+                    else:
                         await self._outbox.send(text)
-                    except BaseException:
-                        self._queue[:0] = queued[index + 1 :]
-                        raise
+                except BaseException:
+                    self._queue[:0] = queued[index + 1 :]
+                    raise
+
+    async def _role_changed(self) -> bool:
+        """Whether the user's role no longer is the stream's (a moderator hears every chat);
+        if so, the stream takes the user's role now."""
+        moderator = (await self._store.get_account(self.audience.user)).role == "moderator"
+        if moderator == self.audience.moderator:
+            return False
+        self.audience = stream.Audience(self.audience.user, moderator, ())
+        return True
 
     async def _check_blocked(self) -> None:
         # A block is a state, not an event: an unblocked user's resume reads past it.

@@ -99,6 +99,12 @@ def set_blocked(conn: sa.Connection, user: UserId, blocked_at: datetime | None) 
     return Written(None, [Change(events.USER_BLOCKED, None, user)])
 
 
+def set_role(conn: sa.Connection, user: UserId, role: str) -> Written[None]:
+    update_user(conn, user, role=role)
+    # A moderator's open streams hear every chat: they must learn that this one no longer does.
+    return Written(None, [Change(events.USER_ROLE, None, user)])
+
+
 def delete_token(conn: sa.Connection, token_id: int) -> None:
     conn.execute(auth_tokens.delete().where(auth_tokens.c.id == token_id))
 

@@ -144,7 +144,7 @@ class SqlStore:
         await self._write(_unlogged(accounts.update_user), user, password_hash=password_hash)
 
     async def set_role(self, user: UserId, role: Role) -> None:
-        await self._write(_unlogged(accounts.update_user), user, role=role)
+        await self._write(accounts.set_role, user, role)
 
     async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
         await self._write(accounts.set_blocked, user, blocked_at)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from chatd.api.auth import bearer_token
 from chatd.config import Settings
 from chatd.core import events, stream
 from chatd.core.accounts import Accounts
-from chatd.core.errors import Unauthenticated
+from chatd.core.errors import Unauthenticated, Unavailable
 from chatd.core.events import StreamEvent
 from chatd.core.models import Caller
 from chatd.core.ports import Store
@@ -33,6 +34,7 @@ from chatd.realtime.hub import Hub
 from chatd.realtime.session import Session, UserBlocked
 
 PATH = "/api/v1/ws"
+log = logging.getLogger("chatd.realtime")
 
 CLOSE_UNAUTHENTICATED = 4001  # no token, or a bad, expired or revoked one
 CLOSE_PROTOCOL = 4002  # a frame that is not JSON or not what the protocol expects here
@@ -125,6 +127,9 @@ async def changes_stream(websocket: WebSocket) -> None:
             await websocket.close(closing.code, closing.reason)
     except WebSocketDisconnect:
         pass
+    except Unavailable:  # its database is away: one line a while, not a traceback a socket
+        with contextlib.suppress(Exception):
+            await websocket.close(CLOSE_SERVER_ERROR, "the server cannot reach its database")
 
 
 async def _authenticate(
@@ -196,34 +201,34 @@ async def _stream(
         start = exc.pos
     await outbox.frame({"type": "ready", "pos": start, "user": caller.id})
     session = Session(store, hub, caller.id, caller.is_moderator, start, outbox)
-    # Two tasks a socket: this one listens, the session's sends. Whichever ends first ends the
-    # other (an idle socket then costs two waiting tasks, not three).
-    streaming = asyncio.create_task(session.run())
-    listener = asyncio.current_task()
-    assert listener is not None
-
-    def stop_listening(_task: asyncio.Task[None]) -> None:
-        listener.cancel()
-
-    streaming.add_done_callback(stop_listening)
+    # Two tasks a socket: this one listens, the session's sends. When the session ends it
+    # closes the socket, which ends the listening here too (uvicorn hands the listener the
+    # disconnect at once); when the client goes, the listener ends and stops the session.
+    streaming = asyncio.create_task(_follow(session, websocket))
     try:
         await _listen(websocket, outbox)
-    except asyncio.CancelledError:
-        if not streaming.done():
-            raise  # cancelled from outside: the server is stopping
-        listener.uncancel()
     finally:
-        streaming.remove_done_callback(stop_listening)
         streaming.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await streaming
-    error = None if streaming.cancelled() else streaming.exception()
-    if isinstance(error, UserBlocked):
-        raise Closing(CLOSE_BLOCKED, "the user was blocked")
-    if isinstance(error, Closing):
-        raise error
-    if error is not None:
-        raise Closing(CLOSE_SERVER_ERROR, "the server could not read the stream: resume") from error
+        await asyncio.gather(streaming, return_exceptions=True)
+
+
+async def _follow(session: Session, websocket: WebSocket) -> None:
+    """Runs the session; when it ends, closes the socket with the code that says why."""
+    try:
+        await session.run()
+    except UserBlocked:
+        code, reason = CLOSE_BLOCKED, "the user was blocked"
+    except Closing as closing:
+        code, reason = closing.code, closing.reason
+    except WebSocketDisconnect:
+        return
+    except Unavailable:
+        code, reason = CLOSE_SERVER_ERROR, "the server cannot reach its database: resume"
+    except Exception:
+        log.exception("a stream failed")
+        code, reason = CLOSE_SERVER_ERROR, "the server could not read the stream: resume"
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await websocket.close(code, reason)
 
 
 async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
