@@ -255,13 +255,14 @@ class Hub:
                 if entry.user is not None
                 else stream.chat_topic(entry.chat or 0)
             )
-            routed = self._routes.get(topic)
-            if routed:
-                for follower in list(routed):
-                    follower.offer(entry, state, context)
+            followers = list(self._routes.get(topic, ()))
             if entry.user is None:
-                for follower in list(self._routes.get(ALL, ())):
+                followers += self._routes.get(ALL, ())
+            for follower in followers:
+                try:
                     follower.offer(entry, state, context)
+                except Exception:  # a bug in one stream must not cost the others this change
+                    log.exception("a stream failed to take change %d", entry.pos)
         if not page.more:
             self.position = max(self.position, page.last_pos)
 
