@@ -6,8 +6,10 @@ rendered when it is read, so it refers to things as they are now; it may show th
 what they may see now *and* could see at its position:
 
 - changes addressed to a chat reach its members from their joining on, and only while they are
-  members (a removed member's stream stops at `member.removed`; a resume after it does not
-  bring the chat's changes back);
+  members. Live, a member hears the chat until their `member.removed`; a replay carries a
+  chat's changes only to its current members, from their latest joining, so a replay across a
+  removal leaves out the chat's changes before it too (the client drops the chat at the
+  `member.removed` it still gets);
 - `chat.created`, `member.added` and `chat.updated` show the chat as it is now only to a user
   who has been its member from the change's position until now (or a moderator); to anyone
   else they show nothing and are left out. Nothing is lost: a user who was not a member all
