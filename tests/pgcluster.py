@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,12 +87,58 @@ class PgCluster:
 
     def start_server(self) -> None:
         """Starts a stopped server again on the same port and data (clients reconnect to it)."""
+        self._wait_for_old_processes()
+        self._remove_stale_lock()
         if not self._pg_ctl_start():
             raise RuntimeError(f"PostgreSQL did not start again:\n{self._log_tail()}")
 
     def restart(self) -> None:
         self.stop_server()
         self.start_server()
+
+    def postmaster_pid(self) -> int:
+        """The running postmaster's pid: the first line of the data directory's postmaster.pid."""
+        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+    def kill_postmaster(self) -> None:
+        """kill -9 of the postmaster itself: a crash, not a shutdown. Its backends live on until
+        they notice (start_server waits for them)."""
+        os.kill(self.postmaster_pid(), signal.SIGKILL)
+
+    def _wait_for_old_processes(self, timeout: float = 30.0) -> None:
+        # Backends orphaned by a killed postmaster still hold the old shared memory, and a new
+        # postmaster refuses to start while they do.
+        deadline = time.monotonic() + timeout
+        while self._processes_in_data():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL processes outlived their postmaster by {timeout}s")
+            time.sleep(0.02)
+
+    def _remove_stale_lock(self) -> None:
+        # Called with nothing left running in the directory. A killed postmaster leaves its lock
+        # files, and its pid lives on as a zombie where nothing reaps it (a new postmaster would
+        # take it for a running one); its small SysV segment (line 7: key, id) would leak.
+        lock = self.data / "postmaster.pid"
+        try:
+            lines = lock.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        if len(lines) >= 7 and len(lines[6].split()) == 2:
+            subprocess.run(["ipcrm", "-m", lines[6].split()[1]], capture_output=True)
+        (self.root / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
+        lock.unlink()
+
+    def _processes_in_data(self) -> list[int]:
+        """Every process working in the data directory (each server process's cwd)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.readlink(entry / "cwd") == str(self.data):
+                        found.append(int(entry.name))
+                except OSError:  # gone meanwhile, or not ours to read
+                    continue
+        return found
 
     def _pg_ctl_start(self) -> bool:
         options = " ".join(f"-c {s}" for s in self.settings)

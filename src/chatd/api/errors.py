@@ -62,6 +62,7 @@ STATUS: tuple[tuple[type[core.ChatdError], int], ...] = (
     (core.NotFound, 404),
     (core.Conflict, 409),
     (core.Unavailable, 503),
+    (core.OutcomeUnknown, 503),
 )
 
 

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd.api.auth import caller_of
-from chatd.api.errors import BadRequest, HttpError, IdempotencyMismatch, error_response
+from chatd.api.errors import BadRequest, IdempotencyMismatch, response_to
 from chatd.core import clock
-from chatd.core.errors import Unauthenticated
+from chatd.core.errors import ChatdError, Unauthenticated
 from chatd.core.idempotency import Receipt, pending
 from chatd.core.models import Caller, IdempotencyRecord
 from chatd.core.ports import Store
@@ -46,10 +46,10 @@ class Idempotency:
             return
         try:
             await self._once(key.decode("latin-1"), scope, receive, send)
-        except HttpError as exc:
-            await error_response(exc.status, exc.code, exc.message, exc.headers)(
-                scope, receive, send
-            )
+        except ChatdError as exc:
+            # Its own reads and records too (a database away: 503), through the one table. No
+            # reply has started here: the route's was kept whole until the record was kept.
+            await response_to(exc)(scope, receive, send)
 
     async def _once(self, key: str, scope: Scope, receive: Receive, send: Send) -> None:
         if not 1 <= len(key) <= KEY_MAX or not key.isprintable():

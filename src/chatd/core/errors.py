@@ -14,7 +14,8 @@ ChatdError                 code, message
 │   ├── ChatIsPrivate
 │   ├── MessageDeleted
 │   └── IdempotencyKeyInUse  another request with the same key committed first
-└── Unavailable            the database cannot be reached now (nothing was written): retry
+├── Unavailable            the database cannot be reached now (nothing was written): retry
+└── OutcomeUnknown         the connection was lost while committing: it may have been written
 """
 
 from __future__ import annotations
@@ -153,3 +154,13 @@ class Unavailable(ChatdError):
 
     def __init__(self) -> None:
         super().__init__("the database cannot be reached now; nothing was changed: retry")
+
+
+class OutcomeUnknown(ChatdError):
+    code = "outcome_unknown"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database connection was lost while committing: the change may or may not "
+            "have been made; look before retrying (a retry with the same Idempotency-Key is safe)"
+        )

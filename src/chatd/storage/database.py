@@ -13,6 +13,10 @@ The store writes its queries as plain synchronous functions of a SQLAlchemy `Con
   a deadlock or a serialization conflict is run again (it was rolled back whole): the client
   never sees a fault that the database resolved by picking a loser.
 
+When the database cannot serve (PostgreSQL stopped or not answering; SQLite's disk full, its
+files read-only, an I/O error), a request is answered at once with Unavailable (503 with
+Retry-After) and the outage is told in one log line every 10 s, never a traceback a request.
+
 The hot reads, one statement whose answer is one value (the Avito listings, which the database
 builds as JSON), skip SQLAlchemy's execution: `scalar` runs the query, compiled once, on the
 driver itself. Profiled under load, SQLAlchemy's per-execution work (cache lookup, parameter
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -37,8 +42,8 @@ from sqlalchemy import event, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd.config import Settings
-from chatd.core.errors import Unavailable
-from chatd.storage.groupcommit import GroupCommitWriter
+from chatd.core.errors import OutcomeUnknown, Unavailable
+from chatd.storage.groupcommit import GroupCommitWriter, storage_fault
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -49,6 +54,14 @@ log = logging.getLogger("chatd.storage")
 # deadlock_detected and serialization_failure: PostgreSQL rolled the transaction back whole.
 RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 5
+# A connect waits this long at most (asyncpg's own default is 60 s): a database host that stops
+# answering is answered 503 within two attempts, not waited on by every request.
+CONNECT_TIMEOUT = 2.0  # seconds
+POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection before it gets 503
+# After the database could not be reached, requests get 503 at once for this long instead of
+# each trying again (and queueing for connections that cannot be made).
+UNREACHABLE_FOR = 1.0  # seconds: Retry-After's value
+UNAVAILABLE_LOG_EVERY = 10.0  # seconds
 
 
 class UnsupportedDatabase(ValueError):
@@ -119,6 +132,33 @@ def open_database(settings: Settings) -> Database:
     return PostgresDatabase(url, settings.db_pool_size)
 
 
+class Outages:
+    """Turns a failure of the database itself into Unavailable, telling it in one log line now
+    and then (not a traceback per request) while it lasts, and in one line when it is over."""
+
+    def __init__(self) -> None:
+        self._warned_at = -UNAVAILABLE_LOG_EVERY
+        self._down = False
+
+    def unavailable(self, exc: BaseException, what: str) -> Unavailable:
+        now = time.monotonic()
+        if now - self._warned_at >= UNAVAILABLE_LOG_EVERY:
+            self._warned_at = now
+            cause = exc.__cause__ or exc
+            if isinstance(cause, sa.exc.DBAPIError) and cause.orig is not None:
+                cause = cause.orig
+            log.warning("the database %s (answering 503): %s", what, cause)
+        self._down = True
+        error = Unavailable()
+        error.__cause__ = exc
+        return error
+
+    def over(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("the database serves again")
+
+
 class SqliteDatabase:
     dialect = "sqlite"
 
@@ -157,7 +197,10 @@ class SqliteDatabase:
         self._writer.connect().close()  # WAL before the first read
         self._read_conn: sa.Connection | None = None
         self._statements: dict[sa.Select[Any], Statement] = {}
-        self.writer = GroupCommitWriter(self._writer)
+        self._outages = Outages()
+        self.writer = GroupCommitWriter(
+            self._writer, lambda exc: self._outages.unavailable(exc, "cannot be written")
+        )
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -169,7 +212,11 @@ class SqliteDatabase:
         # driver is in autocommit: the statement is its own snapshot.
         driver = self._read_conn.connection.driver_connection
         assert driver is not None
-        row = driver.execute(statement.sql, statement.args(params)).fetchone()
+        try:
+            row = driver.execute(statement.sql, statement.args(params)).fetchone()
+        except sqlite3.Error as exc:
+            self._unreadable(exc)
+            raise
         return None if row is None else row[0]
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -179,11 +226,21 @@ class SqliteDatabase:
         conn = self._read_conn
         try:
             return work(conn, *args, **kwargs)
+        except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+            self._unreadable(exc)
+            raise
         finally:
             conn.rollback()
 
+    def _unreadable(self, exc: Exception) -> None:
+        # A read that fails on the storage (an I/O error): 503 as a write's would be.
+        if storage_fault(exc):
+            raise self._outages.unavailable(exc, "cannot be read") from exc
+
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self.writer.submit(work, *args, **kwargs)
+        result = await self.writer.submit(work, *args, **kwargs)
+        self._outages.over()
+        return result
 
     async def dispose(self) -> None:
         if self._read_conn is not None:
@@ -199,12 +256,23 @@ class PostgresDatabase:
     def __init__(self, url: sa.URL, pool_size: int) -> None:
         # Bounded on purpose: connections beyond a few per core only queue on row locks.
         self._engine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=0, pool_timeout=30
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT,
+            connect_args={"timeout": CONNECT_TIMEOUT},
         )
+        # Requests queue for a connection here, never in SQLAlchemy's pool: its waiters are
+        # woken only by a connection coming back, so while connecting fails they sat out the
+        # whole pool_timeout (and then got a 500) with the pool empty.
+        self._slots = asyncio.Semaphore(pool_size)
         # Reads are single statements: autocommit spares them BEGIN and ROLLBACK round trips.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statements: dict[sa.Select[Any], Statement] = {}
-        self._warned_at = -UNAVAILABLE_LOG_EVERY
+        self._outages = Outages()
+        self._unreachable_until = 0.0
+        self._unreachable: BaseException | None = None
+        self._forgot_at = -1.0
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -229,48 +297,102 @@ class PostgresDatabase:
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def transaction() -> T:
-            async with self._engine.begin() as conn:
+            conn = self._engine.connect()
+            try:
+                await conn.start()
+            except Exception as exc:
+                if _lost_connection(exc):
+                    raise _LostBeforeCommit from exc
+                raise
+            try:
                 try:
-                    return await conn.run_sync(work, *args, **kwargs)
+                    await conn.begin()
+                    result = await conn.run_sync(work, *args, **kwargs)
                 except Exception as exc:
                     # Lost before COMMIT was sent: the database rolled it back, it may run again.
-                    # (Lost during COMMIT is not retried: it may have committed.)
                     if _lost_connection(exc):
                         raise _LostBeforeCommit from exc
                     raise
+                try:
+                    await conn.commit()
+                except Exception as exc:
+                    # Lost during COMMIT: it may have committed. Never run again, never "nothing
+                    # was changed".
+                    if _lost_connection(exc):
+                        raise OutcomeUnknown from exc
+                    raise
+                return result
+            finally:
+                await conn.close()  # rolls back what was not committed
 
-        return await self._reconnecting(lambda: _retried(transaction))
+        return await self._reconnecting(
+            lambda: _retried(transaction), retry=lambda exc: isinstance(exc, _LostBeforeCommit)
+        )
 
-    async def _reconnecting(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Runs `attempt`, and once more on fresh connections if the database connection was
-        lost (a restart leaves every pooled connection dead). Raises Unavailable when the
-        database still cannot be reached."""
+    async def _reconnecting(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        retry: Callable[[BaseException], bool] | None = None,
+    ) -> T:
+        """Runs `attempt` on one of the pool's connections, and once more on fresh connections
+        if the database connection was lost (a restart leaves every pooled connection dead).
+        Raises Unavailable when the database still cannot be reached, or has just not been, or
+        no connection is free for POOL_TIMEOUT."""
+        self._fail_fast()
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(POOL_TIMEOUT):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                what = f"has had no free connection for {POOL_TIMEOUT:.0f} s"
+                raise self._outages.unavailable(exc, what) from exc
+        else:
+            await self._slots.acquire()
+        try:
+            self._fail_fast()  # it may have been found unreachable while this one queued
+            return await self._twice(attempt, retry or _lost_connection)
+        finally:
+            self._slots.release()
+
+    async def _twice(
+        self, attempt: Callable[[], Awaitable[T]], retry: Callable[[BaseException], bool]
+    ) -> T:
         for tries in (1, 2):
             try:
-                return await attempt()
+                result = await attempt()
             except Exception as exc:
-                if not _lost_connection(exc):
+                if not retry(exc):
                     raise
-                # Forget every pooled connection at once, not one failed request at a time.
-                await self._engine.dispose(close=False)
+                self._forget_connections(exc)
                 if tries == 2:
-                    self._warn(exc)
-                    raise Unavailable from exc
+                    self._unreachable = exc
+                    self._unreachable_until = time.monotonic() + UNREACHABLE_FOR
+                    raise self._outages.unavailable(exc, "cannot be reached") from exc
+            else:
+                self._outages.over()
+                return result
         raise AssertionError("unreachable")
 
-    def _warn(self, exc: BaseException) -> None:
-        # One line now and then, not a traceback per request, while the database is away.
+    def _forget_connections(self, exc: BaseException) -> None:
+        """After a restart every pooled connection is dead: forget them all at once, not one
+        failed request at a time. SQLAlchemy does so itself for the errors it sees; the hot
+        reads that run on the driver (`scalar`) need it done here, at most once a second (the
+        old pool's connections are dropped without a goodbye: a dead or frozen server would
+        not answer one)."""
+        cause = exc.__cause__ if isinstance(exc, _LostBeforeCommit) else exc
+        if isinstance(cause, sa.exc.DBAPIError) and cause.connection_invalidated:
+            return
         now = time.monotonic()
-        if now - self._warned_at >= UNAVAILABLE_LOG_EVERY:
-            self._warned_at = now
-            cause = exc.__cause__ or exc
-            log.warning("the database cannot be reached (answering 503): %s", cause)
+        if now - self._forgot_at >= 1.0:
+            self._forgot_at = now
+            self._engine.sync_engine.dispose(close=False)
+
+    def _fail_fast(self) -> None:
+        if self._unreachable is not None and time.monotonic() < self._unreachable_until:
+            raise self._outages.unavailable(self._unreachable, "cannot be reached")
 
     async def dispose(self) -> None:
         await self._engine.dispose()
-
-
-UNAVAILABLE_LOG_EVERY = 10.0  # seconds
 
 
 class _LostBeforeCommit(Exception):
@@ -291,9 +413,15 @@ def _lost_connection(exc: BaseException) -> bool:
     if sqlstate.startswith(("08", "57P0")):
         return True
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    return isinstance(exc, OSError | asyncpg.InterfaceError) or isinstance(
-        cause, OSError | asyncpg.InterfaceError | asyncpg.ConnectionDoesNotExistError
-    )
+    return any(_closed(error) for error in (exc, cause))
+
+
+def _closed(error: BaseException) -> bool:
+    # An InterfaceError is also asyncpg's answer to a misuse ("another operation is in
+    # progress"): only the closed-connection ones mean the connection is gone.
+    if isinstance(error, OSError | asyncpg.ConnectionDoesNotExistError):
+        return True
+    return isinstance(error, asyncpg.InterfaceError) and "closed" in str(error)
 
 
 async def _retried(attempt: Callable[[], Awaitable[T]]) -> T:

@@ -9,6 +9,11 @@ others, and a lone write on an idle server commits at once (nothing waits for a 
 A group is answered with one wake-up of the event loop, not one per job: concurrent futures
 wrapped for asyncio cost a lock, a condition and a self-pipe write each, ~12% of the server's
 CPU under a send load (py-spy).
+
+When the storage refuses (disk full, files read-only, an I/O error) the group is rolled back
+whole (SQLite may already have rolled it back itself) and every job is answered with the error
+`unavailable` makes of it (503, logged once in a while by the caller); the writer goes on, and
+the first group after the storage is back commits.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +36,27 @@ T = TypeVar("T")
 MAX_BATCH = 256  # bounds one transaction's size, and how long its first job waits for it
 
 _STOP = object()
+
+# Primary result codes that say the storage refuses, whatever the statement: the file system
+# is full, the files or the file system are read-only, an I/O error, a file that cannot be
+# opened, the write lock still held by another process after busy_timeout.
+_STORAGE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_BUSY,
+    }
+)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """Whether `exc` (sqlite3's, or SQLAlchemy's wrapping of it) says the storage refuses, not
+    that anything is wrong with the statement."""
+    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAULTS
 
 
 class _Job:
@@ -58,8 +85,13 @@ def _settle(outcomes: list[Outcome]) -> None:
 
 
 class GroupCommitWriter:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(
+        self, engine: sa.Engine, unavailable: Callable[[Exception], Exception] = lambda e: e
+    ) -> None:
+        """`unavailable` makes the error each job of a group gets when the storage refuses it
+        (called once per job, on this thread)."""
         self._engine = engine
+        self._unavailable = unavailable
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="chatd-sqlite-writer", daemon=True)
         self._thread.start()
@@ -104,22 +136,14 @@ class GroupCommitWriter:
     def _commit(self, batch: list[_Job]) -> None:
         if not batch:
             return
-        outcomes: list[Outcome] = []
         try:
-            with self._engine.begin() as conn:
-                db = driver(conn)
-                for job in batch:
-                    # On the driver: SQLAlchemy's savepoints cost more than the writes here.
-                    db.execute("SAVEPOINT job")
-                    try:
-                        outcomes.append((job, job.work(conn, *job.args, **job.kwargs), None))
-                    except Exception as exc:  # this job's savepoint is rolled back, not the rest
-                        db.execute("ROLLBACK TO job")
-                        outcomes.append((job, None, exc))
-                    db.execute("RELEASE job")
-        except Exception as exc:  # the commit itself failed: nothing of the batch is durable
-            log.exception("a group commit of %d writes failed", len(batch))
-            outcomes = [(job, None, exc) for job in batch]
+            outcomes = self._group(batch)
+        except Exception as exc:  # the group, or its commit, failed: nothing of it is durable
+            if storage_fault(exc):
+                outcomes = [(job, None, self._unavailable(exc)) for job in batch]
+            else:
+                log.exception("a group commit of %d writes failed", len(batch))
+                outcomes = [(job, None, exc) for job in batch]
         else:
             self.batches += 1
             self.jobs += len(batch)
@@ -130,3 +154,22 @@ class GroupCommitWriter:
             # A closed loop raises RuntimeError: nobody is left there to answer.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, answered)
+
+    def _group(self, batch: list[_Job]) -> list[Outcome]:
+        """Runs the jobs in one transaction, each in its savepoint, and commits; a failed commit
+        (or a storage fault in a job) rolls the transaction back as it leaves."""
+        outcomes: list[Outcome] = []
+        with self._engine.begin() as conn:
+            db = driver(conn)
+            for job in batch:
+                # On the driver: SQLAlchemy's savepoints cost more than the writes here.
+                db.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((job, job.work(conn, *job.args, **job.kwargs), None))
+                except Exception as exc:
+                    if storage_fault(exc):
+                        raise  # the whole group: SQLite may have rolled it back already
+                    db.execute("ROLLBACK TO job")  # this job's writes, not the others'
+                    outcomes.append((job, None, exc))
+                db.execute("RELEASE job")
+        return outcomes

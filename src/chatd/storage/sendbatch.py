@@ -23,7 +23,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from chatd.core import clock, events
-from chatd.core.errors import ChatdError
+from chatd.core.errors import ChatdError, OutcomeUnknown, Unavailable
 from chatd.core.events import Change
 from chatd.core.models import ChatId, Message, UserId
 from chatd.storage import changes
@@ -81,6 +81,12 @@ class SendBatcher:
         sends = [send for send, _future in batch]
         try:
             outcome = await self._db.write(_send_all, sends)
+        except (Unavailable, OutcomeUnknown) as exc:
+            # The database is away (logged there), or the batch's commit was cut off and may
+            # have happened: every send of it hears so, and none is run again.
+            for _send, future in batch:
+                future.set_exception(type(exc)())
+            return
         except sa.exc.DBAPIError:
             log.info(
                 "a batch of %d sends failed in the database: running them one by one", len(batch)
