@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,10 +20,14 @@ from fastapi.staticfiles import StaticFiles
 
 from chatd import __version__
 from chatd.api import avito, errors, v1, web
+from chatd.api.access_log import AccessLog
 from chatd.api.fastpath import AvitoFastPath
 from chatd.api.idempotency import Idempotency
 from chatd.api.limits import BodySizeLimit
+from chatd.api.methods import HeadAsGet
 from chatd.api.ratelimit import RateLimits
+from chatd.api.schemas import settle
+from chatd.api.v1.schemas import IDEMPOTENCY_KEY
 from chatd.api.v1.stream import StreamEndpoint
 from chatd.config import Settings
 from chatd.core import clock
@@ -95,37 +100,59 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     # The first added runs innermost: both run inside the body limit (bodies already bounded);
     # the Avito fast path answers its five POSTs before FastAPI's routing.
-    app.add_middleware(AvitoFastPath)
+    app.add_middleware(HeadAsGet)  # HEAD wherever GET is (FastAPI's routes answer no HEAD)
+    # CHATD_AVITO_API=off: neither the fast path nor the routes, so its paths are as unknown
+    # as any; =key: the fast path checks the key for every method on them (api/fastpath.py).
+    avito_api = settings.avito_api != "off"
+    if avito_api:
+        key = settings.avito_api_key if settings.avito_api == "key" else ""
+        app.add_middleware(AvitoFastPath, key=key)
     app.add_middleware(Idempotency)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(StreamEndpoint)  # outermost: a socket keeps no other middleware's frame
-    app.include_router(avito.router)
+    app.add_middleware(StreamEndpoint)  # a socket keeps no other middleware's frame
+    app.add_middleware(AccessLog)  # outermost, to time it all; a socket passes with no frame
+    if avito_api:
+        app.include_router(avito.router)
     app.include_router(v1.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema without its default 422 validation responses: chatd answers invalid
-    requests with 400 and the common error shape (api/errors.py), and 422 only for a reused
-    Idempotency-Key."""
+    """FastAPI's schema, completed with what no route declares: chatd answers invalid requests
+    with 400 and the common error shape (api/errors.py), never FastAPI's 422; every v1 write
+    takes an Idempotency-Key (api/idempotency.py: 422 when reused for another request, 409
+    while its twin runs); any request may find the database out of reach (503); and the
+    longest text is a setting."""
     if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+        # A copy: the Avito bodies are their routes' own dicts (openapi_extra), shared by apps.
+        schema = copy.deepcopy(
+            get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
         )
-        reused_key = {
-            "description": "An Idempotency-Key reused with a different request",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-        }
-        for path in schema["paths"].values():
-            for method, operation in path.items():
-                if "HTTPValidationError" in str(operation["responses"].get("422", "")):
-                    if method == "get":
-                        del operation["responses"]["422"]
-                    else:
-                        operation["responses"]["422"] = reused_key
+
+        def error(description: str) -> dict[str, Any]:
+            ref = {"$ref": "#/components/schemas/ErrorOut"}
+            return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                responses = operation["responses"]
+                responses.pop("422", None)  # FastAPI's validation errors: chatd answers 400
+                if path.startswith("/api/v1/") and method in ("post", "put", "patch", "delete"):
+                    operation.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY))
+                    responses.setdefault("409", error("Another request with this key runs"))
+                    responses["422"] = error("An Idempotency-Key reused for another request")
+                responses["503"] = error(
+                    "The database is out of reach: nothing was changed, or, with the code "
+                    "outcome_unknown, the change may have been made"
+                )
+        settle(schema, app.state.settings)
         for name in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(name, None)
+        if app.state.settings.avito_api == "key":
+            avito.document_key(schema)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -1,14 +1,30 @@
-"""The command line: `chatd serve | migrate`. Flags come from config.SETTINGS."""
+"""The command line: `chatd serve | migrate | users`. Flags come from config.SETTINGS.
+
+An operator's mistake (a database that cannot be reached, a port in use, a file that cannot be
+written, a bad setting) ends in one line on stderr saying what to change, never a traceback:
+`failure_line` holds the one table of them. A traceback is left for chatd's own faults.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
+import ipaddress
 import logging
+import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from chatd import __version__
 from chatd.config import SETTINGS, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger("chatd")
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -30,6 +46,7 @@ USERS_FLAGS = ("database_url", "argon2_profile", "broker_url", "stream_sweep_sec
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatd", description="A self-hostable chat server.")
+    parser.add_argument("--version", action="version", version=f"chatd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="Migrate the database, then serve the API.")
     _add_setting_flags(serve, SERVE_FLAGS)
@@ -68,6 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if settings.log_level != "debug":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return _command(args, settings)
+    except Exception as exc:
+        line = failure_line(exc, settings)
+        if line is None:
+            raise
+        print(f"chatd: {line}", file=sys.stderr)
+        return 1
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "users":
@@ -88,11 +116,15 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from chatd.api.protocol import limited_http_protocol
     from chatd.app import create_app
     from chatd.storage import migrate
 
+    # First: uvicorn would find the port taken only after migrating and starting the app.
+    check_can_listen(settings.host, settings.port)
     migrate.upgrade(settings.database_url)
     app = create_app(settings)
+    announce(settings)
     tune_garbage_collector()
     uvicorn.run(
         app,
@@ -101,7 +133,8 @@ def _serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a deadline for each request and a limit on its head (api/protocol.py).
+        http=limited_http_protocol(settings.request_timeout, settings.max_header_bytes),
         proxy_headers=False,
         server_header=False,
         # The WebSocket stream (api/v1/stream.py): its keep-alive and its incoming frame limit.
@@ -112,6 +145,154 @@ def _serve(settings: Settings) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+class CannotListen(Exception):
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        super().__init__(host, port, error)
+        self.host, self.port, self.error = host, port, error
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Binds every address `host` names on `port` as the server will (SO_REUSEADDR, IPv6 only
+    on IPv6 sockets), then lets go. Raises CannotListen."""
+    if port == 0:
+        return  # any free port
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+    except OSError as exc:
+        raise CannotListen(host, port, exc) from exc
+
+
+def failure_line(exc: Exception, settings: Settings) -> str | None:
+    """What an operator reads instead of a traceback, for a failure they can fix; None for a
+    fault of chatd's own. Never a password: a database is named by its host and port."""
+    from sqlalchemy.exc import DBAPIError
+
+    from chatd.storage.migrate import NotWritable
+
+    place = _database_place(settings.database_url)
+    fix = "check --database-url / CHATD_DATABASE_URL"
+    table: tuple[tuple[type[Exception], Callable[[Any], str | None]], ...] = (
+        (CannotListen, lambda e: _cannot_listen(e.host, e.port, e.error)),
+        (NotWritable, lambda e: f"{e}: make it writable by this user, or {fix}"),
+        (DBAPIError, lambda e: _database_refused(e, place, fix)),
+        (OSError, lambda e: f"cannot reach the database at {place} ({_reason(e)}): {fix}"),
+    )
+    for kind, line in table:
+        if isinstance(exc, kind):
+            return line(exc)
+    return None
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use: stop what uses it, or choose another "
+            "with --port / CHATD_PORT"
+        )
+    return (
+        f"cannot listen on {host}:{port} ({_reason(error)}): "
+        "check --host / CHATD_HOST and --port / CHATD_PORT"
+    )
+
+
+# SQLSTATE classes an operator fixes: connection, credentials, database name, resources, a
+# server shutting down or starting. Any other error in a migration is a fault of chatd's own.
+_OPERATOR_SQLSTATES = ("08", "28", "3D", "53", "57")
+
+
+def _database_refused(exc: DBAPIError, place: str, fix: str) -> str | None:
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    error = exc.orig or exc
+    reason = str(error.args[0] if error.args else error).partition("\n")[0]
+    if place.startswith("sqlite:"):
+        # Unopenable, locked, or not a database at all ("file is not a database"); a broken
+        # rule in a migration (an IntegrityError) is a fault of chatd's own.
+        if isinstance(exc, OperationalError) or type(exc) is DatabaseError:
+            return f"cannot use the SQLite database {place[len('sqlite:') :]} ({reason}): {fix}"
+        return None
+    if str(getattr(error, "sqlstate", None))[:2] in _OPERATOR_SQLSTATES:
+        return f"the database at {place} refused the connection ({reason}): {fix}"
+    return None
+
+
+def _database_place(database_url: str) -> str:
+    from sqlalchemy import make_url
+
+    try:
+        url = make_url(database_url)
+    except Exception:  # explaining a failure must not fail: name no part of it
+        return "the configured URL"
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:{url.database}"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if error.errno and error.errno > 0:
+        return os.strerror(error.errno)
+    return str(error.strerror or error) or type(error).__name__
+
+
+def announce(settings: Settings) -> None:
+    """One line at start saying what this server is and uses (never a password); a warning
+    when anyone who reaches the port may use the Avito API."""
+    log.info(
+        "chatd %s listening on %s, database %s, broker %s, Avito API %s",
+        __version__,
+        _http_address(settings.host, settings.port),
+        without_password(settings.database_url),
+        without_password(settings.broker_url),
+        settings.avito_api,
+    )
+    if settings.avito_api == "open" and not _is_loopback(settings.host):
+        log.warning(
+            "the Avito API is open to anyone who can reach %s: it has no accounts. Set "
+            "CHATD_AVITO_API=key (with CHATD_AVITO_API_KEY) or off, or listen on a private "
+            "network only (README: Running in production)",
+            _http_address(settings.host, settings.port),
+        )
+    if settings.avito_api == "open" and settings.avito_api_key:
+        log.warning("CHATD_AVITO_API_KEY is set but not checked: CHATD_AVITO_API is open")
+
+
+def without_password(url: str) -> str:
+    """A URL as logs may show it: its password (also a `password` query parameter) as ***."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url.partition("://")[0] + "://***"  # unparsable: show nothing that might be one
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
+
+
+def _http_address(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 # Young objects a collection waits for (CPython's default: 700), and collections of the middle

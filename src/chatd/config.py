@@ -32,22 +32,30 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
 
+def _number(kind: Callable[[str], Any], text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:  # Python's own words ("invalid literal for int() with base 10") say less
+        noun = "an integer" if kind is int else "a number"
+        raise ValueError(f"must be {noun}, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value: int = _number(int, text)
     if value < 1:
         raise ValueError(f"must be a positive integer, got {value}")
     return value
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value: int = _number(int, text)
     if not 0 <= value <= 65535:
         raise ValueError(f"must be a TCP port (0..65535), got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value: float = _number(float, text)
     if not value > 0:
         raise ValueError(f"must be a positive number, got {text!r}")
     return value
@@ -73,6 +81,15 @@ def _database_url(text: str) -> str:
         raise ValueError(
             f"unsupported database URL scheme {scheme!r}: use sqlite:///PATH or postgresql://..."
         )
+    if scheme == "sqlite":
+        # `sqlite://` is SQLAlchemy's in-memory database: each connection would see its own,
+        # empty one, and every message would be gone at exit.
+        path = text.partition("://")[2].partition("?")[0].removeprefix("/")
+        if path in ("", ":memory:"):
+            raise ValueError(
+                f"{text!r} names no file: use sqlite:///PATH (relative) or sqlite:////PATH "
+                "(absolute), e.g. sqlite:///./data/chatd.db"
+            )
     return text
 
 
@@ -95,6 +112,24 @@ def _argon2_profile(text: str) -> str:
 
 
 ARGON2_PROFILES = ("RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST")
+
+
+AVITO_API_MODES = ("open", "key", "off")
+AVITO_API_KEY_MIN = 16  # characters: a key short enough to guess is no lock
+
+
+def _avito_api(text: str) -> str:
+    value = text.lower()
+    if value not in AVITO_API_MODES:
+        raise ValueError(f"must be open, key or off, got {text!r}")
+    return value
+
+
+def _avito_api_key(text: str) -> str:
+    # It travels in an `Authorization: Bearer` header: printable ASCII without spaces.
+    if not (text.isascii() and text.isprintable()) or " " in text:
+        raise ValueError("must be printable ASCII without spaces")
+    return text
 
 
 def _log_level(text: str) -> str:
@@ -138,6 +173,21 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         1024 * 1024,
         "Largest request body accepted, in bytes; larger bodies get 413.",
+    ),
+    Setting(
+        "request_timeout",
+        _positive_float,
+        30.0,
+        "Seconds a client has to send a whole request, headers and body, from its first byte "
+        "(on a new connection: from connecting); a slower one gets 408 and is disconnected. Idle "
+        "keep-alive connections between requests close after 5 s; WebSockets are not affected.",
+    ),
+    Setting(
+        "max_header_bytes",
+        _positive_int,
+        16384,
+        "Largest request line and headers accepted, in bytes; a larger head, or over 100 "
+        "headers, gets 431 and is disconnected.",
     ),
     Setting("log_level", _log_level, "info", "critical, error, warning, info or debug."),
     Setting("token_ttl_days", _positive_int, 30, "Lifetime of a login token, in days."),
@@ -225,6 +275,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests to the Avito API per client address; empty (the default) means unlimited: it "
         "is a trusted backend API.",
     ),
+    Setting(
+        "avito_api",
+        _avito_api,
+        "open",
+        "Who may use the Avito API (`/users/add`, `/chats/add`, ...), which has no accounts: "
+        "`open` (anyone who can reach the port: keep it on a private network), `key` (only "
+        "requests with `Authorization: Bearer <CHATD_AVITO_API_KEY>`) or `off` (its paths "
+        "answer 404).",
+    ),
+    Setting(
+        "avito_api_key",
+        _avito_api_key,
+        "",
+        "The Avito API's shared secret when `CHATD_AVITO_API=key`: at least 16 characters "
+        "(e.g. `openssl rand -hex 32`). Prefer the variable to the flag: flags show in `ps`.",
+    ),
 )
 
 
@@ -237,6 +303,8 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     max_text_length: int = 10_000
     max_body_bytes: int = 1024 * 1024
+    request_timeout: float = 30.0
+    max_header_bytes: int = 16384
     log_level: str = "info"
     token_ttl_days: int = 30
     argon2_profile: str = "RFC_9106_LOW_MEMORY"
@@ -255,6 +323,15 @@ class Settings:
     ws_max_frame_bytes: int = 65536
     stream_sweep_seconds: float = 0.5
     rate_limit_avito: str = ""
+    avito_api: str = "open"
+    avito_api_key: str = dataclasses.field(default="", repr=False)  # a secret: kept out of logs
+
+    def __post_init__(self) -> None:
+        if self.avito_api == "key" and len(self.avito_api_key) < AVITO_API_KEY_MIN:
+            raise ValueError(
+                "CHATD_AVITO_API=key needs CHATD_AVITO_API_KEY (or --avito-api-key): a secret of "
+                f"at least {AVITO_API_KEY_MIN} characters, e.g. from `openssl rand -hex 32`"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: str | None) -> Settings:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 
 from chatd.api import render
 from chatd.api.deps import settings_of, store_of
@@ -29,6 +30,7 @@ from chatd.core import chats, messages, users
 from chatd.core.models import Page
 
 router = APIRouter(tags=["Avito chat API"])
+KEY_SCHEME = "AvitoApiKey"
 
 M = TypeVar("M", bound=Model)
 
@@ -43,7 +45,7 @@ async def _read(request: Request, model: type[M]) -> M:
     "/users/add",
     status_code=201,
     response_model=IdOut,
-    responses=error_responses(409),
+    responses=error_responses(409, 429),
     openapi_extra=openapi_body(UserAdd),
     summary="Add a user",
 )
@@ -57,7 +59,7 @@ async def users_add(request: Request) -> Response:
     "/chats/add",
     status_code=201,
     response_model=IdOut,
-    responses=error_responses(404, 409),
+    responses=error_responses(404, 409, 429),
     openapi_extra=openapi_body(ChatAdd),
     summary="Create a chat between users",
 )
@@ -71,7 +73,7 @@ async def chats_add(request: Request) -> Response:
     "/messages/add",
     status_code=201,
     response_model=IdOut,
-    responses=error_responses(403, 404),
+    responses=error_responses(403, 404, 429),
     openapi_extra=openapi_body(MessageAdd),
     summary="Send a message to a chat on behalf of a user",
 )
@@ -87,7 +89,7 @@ async def messages_add(request: Request) -> Response:
 @router.post(
     "/chats/get",
     response_model=list[AvitoChatOut],
-    responses=error_responses(404),
+    responses=error_responses(404, 429),
     openapi_extra=openapi_body(ChatsGet),
     summary="A user's chats, most recent activity first",
 )
@@ -100,7 +102,7 @@ async def chats_get(request: Request) -> Response:
 @router.post(
     "/messages/get",
     response_model=list[AvitoMessageOut],
-    responses=error_responses(404),
+    responses=error_responses(404, 429),
     openapi_extra=openapi_body(MessagesGet),
     summary="A chat's messages, oldest first",
     description=(
@@ -134,3 +136,23 @@ async def _json_array(
     async for document in rest:
         yield b"," + document[1:-1]
     yield b"]"
+
+
+def document_key(schema: dict[str, Any]) -> None:
+    """Marks every Avito method of an OpenAPI schema as needing the key (CHATD_AVITO_API=key;
+    api/fastpath.py checks it)."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[KEY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The Avito API key the server was given (CHATD_AVITO_API_KEY)",
+    }
+    unauthenticated = {
+        "description": "No Avito API key, or a wrong one",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        for operation in schema["paths"][route.path].values():
+            operation["security"] = [{KEY_SCHEME: []}]
+            operation["responses"]["401"] = unauthenticated

@@ -7,10 +7,15 @@ POSTs by calling the same route functions (api/avito.py) with a plain Starlette 
 maps core errors through the same table (api/errors.py); everything else, including every other
 method on those paths, goes on to FastAPI. The routes stay registered with FastAPI, so
 /openapi.json and /docs describe them as before; the API suite runs through this path.
+
+It is also where the Avito API's key is checked (CHATD_AVITO_API=key): every request on those
+paths, whatever its method, passes here before FastAPI's routes, so this one check covers both.
+(With CHATD_AVITO_API=off, app.py mounts neither this nor the routes: the paths are unknown.)
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -18,8 +23,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatd.api import avito
+from chatd.api.auth import bearer_token
 from chatd.api.errors import response_to
-from chatd.core.errors import ChatdError
+from chatd.core.errors import ChatdError, Unauthenticated
 
 Route = Callable[[Request], Awaitable[Response]]
 
@@ -33,12 +39,21 @@ ROUTES: dict[str, Route] = {
 
 
 class AvitoFastPath:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, key: str = "") -> None:
         self.app = app
+        self.key = key.encode() if key else None  # None: the API is open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "POST":
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if self.key is not None:
+            refusal = self._refusal(scope, self.key)
+            if refusal is not None:
+                await response_to(refusal)(scope, receive, send)
+                return
+        if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         try:
@@ -46,3 +61,19 @@ class AvitoFastPath:
         except ChatdError as exc:
             response = response_to(exc)
         await response(scope, receive, send)
+
+    @staticmethod
+    def _refusal(scope: Scope, key: bytes) -> Unauthenticated | None:
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = bearer_token(value.decode("latin-1"))
+                break
+        if token is None:
+            return Unauthenticated(
+                "the Avito API needs its key: send 'Authorization: Bearer <key>'"
+            )
+        # Constant time: how much of a guess matched must not show in the reply's timing.
+        if not hmac.compare_digest(token.encode("latin-1"), key):
+            return Unauthenticated("wrong Avito API key")
+        return None

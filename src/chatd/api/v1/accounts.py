@@ -12,7 +12,7 @@ from chatd.api.deps import store_of
 from chatd.api.docs import error_responses
 from chatd.api.ratelimit import add_headers, client_address, limits_of
 from chatd.api.replies import replies
-from chatd.api.schemas import Id
+from chatd.api.schemas import NOT_BLANK, STORABLE, Id, patterns
 from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut, UserList
 from chatd.core import accounts as core_accounts
 from chatd.core import users as core_users
@@ -109,16 +109,25 @@ async def unblock(user_id: Id, caller: CallerDep, request: Request) -> None:
     summary=(
         "Find users: by exact username (ignoring case), by the start of their username, or by id"
     ),
+    description="Give exactly one of `username`, `prefix` and `id` (else 400 `invalid_query`).",
 )
 async def find_users(
     caller: CallerDep,  # logged-in users only: this is how they learn each other's ids
     request: Request,
     username: Annotated[
-        str | None, Query(description="The exact username, ignoring case", examples=["Alice"])
+        str | None,
+        Query(
+            description="The exact username, ignoring case",
+            examples=["Alice"],
+            json_schema_extra=patterns(STORABLE, NOT_BLANK),
+        ),
     ] = None,
     prefix: Annotated[
         str | None,
-        Query(description="The start of usernames, ignoring case; % and _ are literal"),
+        Query(
+            description="The start of usernames, ignoring case; % and _ are literal",
+            json_schema_extra=patterns(STORABLE, NOT_BLANK),
+        ),
     ] = None,
     user_id: Annotated[
         list[Id] | None,
@@ -126,6 +135,8 @@ async def find_users(
             alias="id",
             description=f"Ids (repeat the parameter, up to {core_users.IDS_MAX}): their "
             "profiles, by id; ids of nobody are left out",
+            # Keywords only: core.users.find_users answers a longer list (`invalid_query`).
+            json_schema_extra={"maxItems": core_users.IDS_MAX},
         ),
     ] = None,
     limit: Annotated[

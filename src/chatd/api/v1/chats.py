@@ -41,7 +41,12 @@ async def list_chats(
     caller: CallerDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_DEFAULT,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="The next_cursor of the previous page, as given (else 400 `invalid_cursor`)"
+        ),
+    ] = None,
     scope: Annotated[Literal["mine", "all"], Query(description="all: moderators only")] = "mine",
 ) -> Response:
     after = None if cursor is None else cursors.decode(cursor)
@@ -93,6 +98,7 @@ async def show_chat(
     response_model=ChatOut,
     responses=error_responses(401, 403, 404, 409),
     summary="Rename a chat or set its members (owner or moderator)",
+    description="The new members must include the chat's owner (else 400 `invalid_users`).",
 )
 @replies(200, render.chat_info)
 async def change_chat(

@@ -75,6 +75,7 @@ async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Reques
     response_model=MessageOut,
     responses=error_responses(401, 403, 404, 429),
     summary="Send to a user in your private chat with them, created on first use",
+    description="`user_id` is another user than the caller (else 400 `invalid_user`).",
 )
 @replies(201, render.message_v1)
 async def send_direct(

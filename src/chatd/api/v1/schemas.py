@@ -2,48 +2,112 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, StrictInt, StrictStr
 
-from chatd.api.schemas import Id, Model
+from chatd.api.idempotency import KEY_MAX
+from chatd.api.schemas import (
+    NUL,
+    SPACE,
+    STORABLE,
+    BodyId,
+    ChatName,
+    Model,
+    Text,
+    Username,
+    char_class,
+    patterns,
+)
+from chatd.core.accounts import EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN
 from chatd.core.messages import SEQ_MAX
+from chatd.core.models import Role
+
+# core.accounts.check_email: once trimmed, at most EMAIL_MAX characters of `x@y.z`, where no
+# part holds an @ or whitespace; the second pattern bounds the run without whitespace.
+_PART = f"[^@{SPACE}{NUL}]+"
+_EMAIL = f"^[{SPACE}]*{_PART}@{_PART}\\.{_PART}[{SPACE}]*$"
+_EMAIL_LENGTH = f"^[{SPACE}]*[^{SPACE}]{{1,{EMAIL_MAX}}}[{SPACE}]*$"
+
+Password = Annotated[
+    StrictStr,
+    Field(
+        description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+        # Keywords only: pydantic's own length check would answer for core.check_password.
+        json_schema_extra={
+            "minLength": PASSWORD_MIN,
+            "maxLength": PASSWORD_MAX,
+            **patterns(STORABLE),
+        },
+    ),
+]
+Email = Annotated[
+    StrictStr,
+    Field(
+        description=f"An address like name@example.org, at most {EMAIL_MAX} characters.",
+        json_schema_extra=patterns(_EMAIL, _EMAIL_LENGTH),
+    ),
+]
+# Logging in checks nothing but the characters: any other mismatch is a wrong password (401).
+Credential = Annotated[StrictStr, Field(json_schema_extra=patterns(STORABLE))]
+
+# api/idempotency.py: 1 to KEY_MAX printable characters (header values are Latin-1). None is a
+# space at either end: HTTP servers strip a header value's outer spaces.
+_KEY_EDGE = char_class("".join(c for c in map(chr, range(256)) if c.isprintable() and c != " "))
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "Makes a retry safe: the same request with the same key replays the first "
+    "answer; the key with another request gets 422",
+    "schema": {
+        "type": "string",
+        "pattern": f"^[{_KEY_EDGE}](?:[{_KEY_EDGE} ]{{0,{KEY_MAX - 2}}}[{_KEY_EDGE}])?$",
+    },
+}
+"""The header every v1 write takes (a parameter of no route: app.py adds it to each)."""
 
 
 class Registration(Model):
-    username: StrictStr = Field(examples=["alice"])
-    password: StrictStr = Field(examples=["correct horse battery staple"])
-    email: StrictStr | None = Field(default=None, examples=["alice@example.org"])
+    username: Username = Field(examples=["alice"])
+    password: Password = Field(examples=["correct horse battery staple"])
+    email: Email | None = Field(default=None, examples=["alice@example.org"])
 
 
 class Login(Model):
-    username: StrictStr = Field(examples=["alice"])
-    password: StrictStr = Field(examples=["correct horse battery staple"])
+    username: Credential = Field(examples=["alice"])
+    password: Credential = Field(examples=["correct horse battery staple"])
 
 
 class NewChat(Model):
-    name: StrictStr = Field(examples=["project x"])
-    users: list[Id] = Field(default_factory=list, examples=[[2, 3]])
+    name: ChatName = Field(examples=["project x"])
+    users: list[BodyId] = Field(
+        default_factory=list, description="Members besides the caller.", examples=[[2, 3]]
+    )
 
 
 class ChatChange(Model):
-    name: StrictStr | None = Field(default=None, examples=["project y"])
-    users: list[Id] | None = Field(
-        default=None, description="The complete new member list.", examples=[[1, 2, 4]]
+    name: ChatName | None = Field(default=None, examples=["project y"])
+    users: list[BodyId] | None = Field(
+        default=None,
+        description="The complete new member list: not empty, and with the chat's owner in it.",
+        examples=[[1, 2, 4]],
+        json_schema_extra={"minItems": 1},
     )
 
 
 class NewMessage(Model):
-    text: StrictStr = Field(examples=["hello"])
+    text: Text = Field(examples=["hello"])
 
 
 class ReadMarker(Model):
-    seq: StrictInt = Field(ge=0, le=SEQ_MAX, examples=[42])
+    seq: StrictInt = Field(ge=0, le=SEQ_MAX, examples=[42], description="A JSON integer.")
 
 
 class AccountOut(Model):
     id: int
     username: str
     email: str | None
-    role: str = Field(examples=["user"])
+    role: Role = Field(examples=["user"])
     created_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
     blocked: bool
 
@@ -112,7 +176,7 @@ class ProfileOut(Model):
 
     id: int
     username: str
-    role: str = Field(examples=["user"])
+    role: Role = Field(examples=["user"])
     created_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
     blocked: bool
 
