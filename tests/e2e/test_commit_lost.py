@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.core.errors import OutcomeUnknown
-from chatd.storage.database import PostgresDatabase
+from chatd.storage.postgres import PostgresDatabase
 from tests.pgcluster import PgCluster
 
 

@@ -25,7 +25,8 @@ import pytest
 import sqlalchemy as sa
 
 from chatd.config import Settings
-from chatd.storage.database import SqliteDatabase, open_database
+from chatd.storage.database import open_database
+from chatd.storage.sqlite import SqliteDatabase
 from tests.e2e.server import ServerProcess
 from tests.pgcluster import PgCluster
 

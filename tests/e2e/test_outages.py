@@ -30,7 +30,8 @@ import pytest
 
 from chatd.config import Settings
 from chatd.core.errors import Unavailable
-from chatd.storage.database import UNREACHABLE_FOR, open_database
+from chatd.storage.database import open_database
+from chatd.storage.postgres import UNREACHABLE_FOR
 from tests.e2e.server import ServerProcess
 from tests.pgcluster import PgCluster
 
