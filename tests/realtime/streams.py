@@ -97,3 +97,17 @@ async def promote(server: ServerProcess, username: str, role: str = "promote") -
         stdout=asyncio.subprocess.DEVNULL,
     )
     assert await process.wait() == 0
+
+
+async def replay(base: str, user: User, pos: int = 0) -> list[dict[str, Any]]:
+    """The user's stream after `pos` as the log holds it now (everything, from 0), until a
+    second passes without a frame."""
+    stream = await Stream.open(base, user, pos=pos)
+    frames = []
+    try:
+        while True:
+            frames.append(await stream.next(wait=1.0))
+    except TimeoutError:
+        return frames
+    finally:
+        await stream.close()

@@ -202,6 +202,17 @@ def _assert_quiet(server: ServerProcess, outages: int) -> None:
     assert len([line for line in text.splitlines() if line.strip()]) <= 6 * outages, text
 
 
+async def _degraded(pair: Pair, label: str, count: int, every: float = 0.0) -> None:
+    """While the broker is away: `count` writes, each answered in normal time, then all of them
+    delivered all the same (by the sweep: degraded, not lost)."""
+    for i in range(count):
+        _sent, took = await pair.send(f"{label} {i}")
+        assert took < WRITE, took
+        await asyncio.sleep(every)
+    for _ in range(count):
+        await pair.reader.message(SWEEP + 5)
+
+
 async def test_postgres_restart_under_the_postgres_broker(
     own_cluster: PgCluster, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
@@ -237,12 +248,7 @@ async def test_redis_killed_then_back(
         await pair.setup("rkill")
         assert await pair.latency("before") < LIVE
         redis.kill()
-        for i in range(5):
-            _sent, took = await pair.send(f"during the outage {i}")
-            assert took < WRITE, took
-        # Degraded, not lost: the sweep delivers meanwhile.
-        for _ in range(5):
-            await pair.reader.message(SWEEP + 5)
+        await _degraded(pair, "during the outage", 5)
         # A user who connects during the outage hears live hints once Redis is back.
         late = Pair(servers[1], servers[0])
         await late.setup("rlate")
@@ -273,12 +279,7 @@ async def test_a_hung_redis_never_delays_a_write(
         assert await pair.latency("before") < LIVE
         redis.pause()
         try:
-            for i in range(8):
-                _sent, took = await pair.send(f"while Redis hangs {i}")
-                assert took < WRITE, took
-                await asyncio.sleep(0.25)
-            for _ in range(8):
-                await pair.reader.message(SWEEP + 5)
+            await _degraded(pair, "while Redis hangs", 8, every=0.25)
         finally:
             redis.resume()
         await pair.recovers("after Redis answered again")

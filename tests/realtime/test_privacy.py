@@ -24,22 +24,10 @@ from tests.api.v1_helpers import (
     unblock,
 )
 from tests.e2e.server import ServerProcess
-from tests.realtime.streams import Stream, promote, types
+from tests.realtime.streams import Stream, promote, replay, types
 
 SECRET = "SECRET launch code 7d1f"
 SECRET_NAME = "SECRET plans 7d1f"
-
-
-async def _replay(server: ServerProcess, user: User, pos: int = 0) -> list[dict[str, Any]]:
-    stream = await Stream.open(server.url, user, pos=pos)
-    frames = []
-    try:
-        while True:
-            frames.append(await stream.next(wait=1.0))
-    except TimeoutError:
-        return frames
-    finally:
-        await stream.close()
 
 
 def _assert_secret_nowhere(frames: list[dict[str, Any]], *secrets: str) -> None:
@@ -65,12 +53,12 @@ async def test_a_removed_member_replaying_learns_nothing_from_after_the_removal(
     dave = await sign_up(http, "dave")
     await _remove(http, alice, chat, [alice, carol, dave])
 
-    frames = await _replay(server, bob)
+    frames = await replay(server.url, bob)
     _assert_secret_nowhere(frames, SECRET, SECRET_NAME, '"users"', str(dave.id))
     assert types(frames) == ["member.removed"]
     # Nor from any position before the removal.
     for frame in frames:
-        _assert_secret_nowhere(await _replay(server, bob, frame["pos"] - 1), SECRET)
+        _assert_secret_nowhere(await replay(server.url, bob, frame["pos"] - 1), SECRET)
 
 
 async def test_a_member_removed_twice_replays_nothing_from_after_either_time(
@@ -85,7 +73,7 @@ async def test_a_member_removed_twice_replays_nothing_from_after_either_time(
     ok(await http.patch(f"/api/v1/chats/{chat}", json={"name": SECRET_NAME}, headers=alice.auth))
     await send(http, alice, chat, SECRET)
 
-    frames = await _replay(server, bob)
+    frames = await replay(server.url, bob)
     _assert_secret_nowhere(frames, SECRET, SECRET_NAME)
     assert types(frames) == ["member.removed", "member.removed"]
 
@@ -101,7 +89,7 @@ async def test_a_re_added_member_sees_the_chat_as_it_is_only_from_the_re_adding_
     await _remove(http, alice, chat, [alice, bob])
     after = await send(http, alice, chat, "welcome back")
 
-    frames = await _replay(server, bob)
+    frames = await replay(server.url, bob)
     assert types(frames) == ["member.removed", "member.added", "message.created"]
     removed, added, message = frames
     # Before the re-adding: nothing of what happened while bob was out.
@@ -121,8 +109,8 @@ async def test_a_deleted_chat_replays_as_its_deletion_alone(
     await send(http, alice, chat, SECRET)
     ok(await http.delete(f"/api/v1/chats/{chat}", headers=alice.auth), 204)
 
-    _assert_secret_nowhere(await _replay(server, bob), SECRET, "before")
-    alices = await _replay(server, alice)
+    _assert_secret_nowhere(await replay(server.url, bob), SECRET, "before")
+    alices = await replay(server.url, alice)
     assert types(alices)[-1] == "chat.deleted"
     _assert_secret_nowhere(alices[-1:], SECRET)
 
@@ -134,12 +122,12 @@ async def test_nobody_but_the_pair_and_moderators_hears_of_a_private_chat(
     await promote(server, "mod")
     sent = await send_direct(http, alice, bob.id, SECRET)
 
-    _assert_secret_nowhere(await _replay(server, carol), SECRET)
-    assert types(await _replay(server, carol)) == []
-    bobs = await _replay(server, bob)
+    _assert_secret_nowhere(await replay(server.url, carol), SECRET)
+    assert types(await replay(server.url, carol)) == []
+    bobs = await replay(server.url, bob)
     assert types(bobs) == ["chat.created", "message.created"]
     # Moderators see every chat: its creation once (not once per member), and its messages.
-    mods = await _replay(server, mod)
+    mods = await replay(server.url, mod)
     assert types(mods) == ["chat.created", "message.created"]
     assert mods[1]["message"]["id"] == sent["id"]
 

@@ -14,20 +14,7 @@ import websockets
 
 from tests.api.v1_helpers import User, create_chat, ok, send, sign_up_many
 from tests.e2e.server import ServerProcess
-from tests.realtime.streams import Stream, check_frame, types, ws_url
-
-
-async def _everything(server: ServerProcess, user: User) -> list[dict[str, Any]]:
-    """The user's whole stream as the log holds it now: a replay from the start."""
-    stream = await Stream.open(server.url, user, pos=0)
-    frames = []
-    try:
-        while True:
-            frames.append(await stream.next(wait=1.0))
-    except TimeoutError:
-        return frames
-    finally:
-        await stream.close()
+from tests.realtime.streams import Stream, check_frame, replay, types, ws_url
 
 
 async def test_a_client_away_gets_exactly_what_it_missed_then_the_live_stream(
@@ -68,7 +55,7 @@ async def test_a_client_away_gets_exactly_what_it_missed_then_the_live_stream(
     assert pushed["message"]["id"] == live["id"]
     await back.silence()
     # Seen live, then replayed, then live again: the log's whole stream, once each.
-    everything = await _everything(server, bob)
+    everything = await replay(server.url, bob)
     assert [_key(f) for f in everything] == [_key(f) for f in [first, seen, *caught_up, pushed]]
     await back.close()
 
@@ -100,7 +87,7 @@ async def test_the_seam_under_concurrent_writers_has_no_gap_and_no_repeat(
     await asyncio.sleep(0.05)
     reader = await Stream.open(server.url, bob, pos=start)
     await asyncio.gather(*writers)
-    expected = [f for f in await _everything(server, bob) if f["pos"] > start]
+    expected = [f for f in await replay(server.url, bob) if f["pos"] > start]
     received = await reader.take(len(expected))
     await reader.silence()
     assert [_key(f) for f in received] == [_key(f) for f in expected]
