@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -134,7 +135,11 @@ TABLES_AT_0002 = (users, auth_tokens, chats, chat_members, messages, idempotency
 
 
 # Columns later migrations added to those tables: not there at 0002.
-ADDED_AFTER_0002 = {"chat_members": {"joined_pos"}}
+ADDED_AFTER_0002 = {
+    "chat_members": {"joined_pos"},
+    "chats": {"head", "last_message_text"},
+    "messages": {"body"},
+}
 
 
 def _rows(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -201,3 +206,38 @@ def test_downgrade_to_0002_keeps_the_rows(empty_url: str) -> None:
     migrate.upgrade(empty_url)
     assert _on(empty_url, _rows) == before
     assert _differences(empty_url) == []
+
+
+def _records(conn: sa.Connection) -> tuple[list[Any], list[Any]]:
+    """The stored Avito records (core/documents.py), whole, as the listings join them."""
+    found_chats = [
+        orjson.loads(f'{{"id":{id_},{head},"last_message_at":"{last}"}}')
+        for id_, head, last in conn.execute(
+            sa.select(chats.c.id, chats.c.head, chats.c.last_message_text).order_by(chats.c.id)
+        )
+    ]
+    found_messages = [
+        orjson.loads(f'{{"id":{id_},{body}')
+        for id_, body in conn.execute(
+            sa.select(messages.c.id, messages.c.body).order_by(messages.c.id)
+        )
+    ]
+    return found_chats, found_messages
+
+
+def test_upgrade_from_0004_fills_the_stored_records(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0004")
+    _on(empty_url, _fill)
+
+    migrate.upgrade(empty_url)
+
+    found_chats, found_messages = _on(empty_url, _records)
+    at = "2026-11-25T12:00:40.999863Z"
+    assert [
+        (c["name"], c["users"], c["created_at"], c["last_message_at"]) for c in found_chats
+    ] == [(name, [1, 2], at, at) for name in ("first", "second", "third")]
+    assert [(m["chat"], m["author"], m["text"], m["created_at"]) for m in found_messages] == [
+        (chat, author, f"{name} {author} ✓", at)
+        for chat, name in enumerate(("first", "second", "third"), start=1)
+        for author in (1, 2)
+    ]

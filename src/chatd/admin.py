@@ -36,7 +36,7 @@ class _Hints:
         self.topics: set[str] = set()
         self.pos = 0
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None:
+    def publish(self, topics: Iterable[str], pos: int) -> None:
         self.topics.update(topics)
         self.pos = max(self.pos, pos)
 
@@ -60,8 +60,8 @@ async def _act(
     settings: Settings, hints: _Hints, action: str, username: str, moderator: bool
 ) -> str:
     database = open_database(settings)
+    store = SqlStore(database, hints)
     try:
-        store = SqlStore(database, hints)
         accounts = build_accounts(store, settings)
         if action == "add":
             role: Role = "moderator" if moderator else "user"
@@ -79,6 +79,7 @@ async def _act(
         account = await accounts.set_role(username, "moderator" if action == "promote" else "user")
         return f"{account.username} is now a {account.role}"
     finally:
+        await store.close()
         await database.dispose()
 
 

@@ -32,11 +32,12 @@ from chatd.api.v1.stream import StreamEndpoint
 from chatd.config import Settings
 from chatd.core import clock
 from chatd.core.accounts import Accounts
+from chatd.core.writes import do_prune_changes, do_purge_idempotency_keys
 from chatd.passwords import Argon2Hasher
 from chatd.realtime.broker import open_broker
 from chatd.realtime.hub import Hub
 from chatd.storage.database import open_database
-from chatd.storage.store import SqlStore
+from chatd.storage.store import SqlChangeLog, SqlStore
 
 log = logging.getLogger("chatd")
 PURGE_EVERY = 600.0
@@ -56,14 +57,13 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = open_database(settings)
-        store = SqlStore(database)
         hub = Hub(
             open_broker(settings.broker_url, settings.database_url),
-            store,
+            SqlChangeLog(database),
             settings.stream_sweep_seconds,
         )
         await hub.start()
-        store.notifier = hub  # from here on, every commit is published
+        store = SqlStore(database, notifier=hub)  # every commit is published
         app.state.store = store
         app.state.hub = hub
         app.state.accounts = build_accounts(store, settings)
@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for chore in chores:
                 chore.cancel()
+            await store.close()
             await hub.close()
             await database.dispose()
 
@@ -163,7 +164,7 @@ async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:
     while True:
         await asyncio.sleep(PURGE_EVERY)
         try:
-            purged = await store.purge_idempotency_keys(clock.now() - ttl)
+            purged = await store.write(None, do_purge_idempotency_keys, clock.now() - ttl)
             log.debug("purged %d expired idempotency keys", purged)
         except Exception:  # a failed purge must not stop the next one
             log.exception("purging idempotency keys failed")
@@ -175,9 +176,9 @@ async def _prune_changes(store: SqlStore, settings: Settings) -> None:
     while True:
         try:
             # In batches: other writes get their turn between them.
-            pruned = await store.prune_changes(clock.now() - retention)
+            pruned = await store.write(None, do_prune_changes, clock.now() - retention)
             while pruned:
-                pruned = await store.prune_changes(clock.now() - retention)
+                pruned = await store.write(None, do_prune_changes, clock.now() - retention)
         except Exception:  # a failed prune must not stop the next one
             log.exception("pruning the change log failed")
         await asyncio.sleep(PRUNE_EVERY)

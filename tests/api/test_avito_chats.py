@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from chatd.config import Settings
+from chatd.core import writes
+from chatd.core.ports import Send
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
 from tests.api.helpers import (
@@ -266,11 +268,12 @@ async def test_chats_with_equal_activity_times_list_the_higher_id_first(
     database = open_database(settings)
     try:
         store = SqlStore(database)
-        a = await store.create_chat("a", [alice], moment)
-        b = await store.create_chat("b", [alice], moment)
-        c = await store.create_chat("c", [alice], moment)
-        earlier = await store.create_chat("earlier", [alice], moment - timedelta(seconds=1))
-        await store.post_message(a, alice, "x", moment)
+        a = await store.write(None, writes.do_create_chat, "a", [alice], moment)
+        b = await store.write(None, writes.do_create_chat, "b", [alice], moment)
+        c = await store.write(None, writes.do_create_chat, "c", [alice], moment)
+        before = moment - timedelta(seconds=1)
+        earlier = await store.write(None, writes.do_create_chat, "earlier", [alice], before)
+        await store.write(None, writes.do_send, Send(a, alice, "x", moment))
     finally:
         await database.dispose()
     found = await get_chats(client, alice)

@@ -26,7 +26,7 @@ def _plan(conn: sa.Connection, query: sa.Select[Any], **params: Any) -> str:
 
 async def _fill(api: Api) -> None:
     start = "(SELECT last_pos FROM change_log) + x"
-    if api.store.db.dialect == "sqlite":
+    if api.store.db.sql.name == "sqlite":
         positions = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n)"
         source = f"SELECT {start}, 'message.created', 999999, NULL, 0 FROM g"
     else:

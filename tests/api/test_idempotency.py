@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from chatd.config import Settings
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
 
@@ -160,7 +160,8 @@ async def test_an_expired_key_runs_the_request_again(
     # Age the stored key past its lifetime (24 hours by default).
     database = open_database(settings)
     try:
-        purged = await SqlStore(database).purge_idempotency_keys(clock.now() + timedelta(hours=1))
+        later = clock.now() + timedelta(hours=1)
+        purged = await SqlStore(database).write(None, writes.do_purge_idempotency_keys, later)
     finally:
         await database.dispose()
     assert purged == 1

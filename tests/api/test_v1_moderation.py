@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from chatd.core import writes
 from tests.api.helpers import assert_error, get_messages
 from tests.api.v1_helpers import (
     PASSWORD,
@@ -37,7 +38,7 @@ async def test_a_moderator_role_shows_on_the_account(api: Api) -> None:
 
 async def test_a_role_set_in_the_database_applies_to_existing_tokens(api: Api) -> None:
     alice = await sign_up(api.http, "alice")
-    await api.store.set_role(alice.id, "moderator")
+    await api.store.write(None, writes.do_set_role, alice.id, "moderator")
     ok(await api.http.get("/api/v1/chats", params={"scope": "all"}, headers=alice.auth))
 
 

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from chatd.config import Settings
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.core.events import StreamEvent
-from chatd.realtime.broker import MemoryBroker, Notify, Reconnected
+from chatd.core.ports import NewUser, Send
+from chatd.realtime.broker import Broker, MemoryBroker, Notify, Reconnected
 from chatd.realtime.hub import Hub
 from chatd.realtime.session import Session
 from chatd.storage import migrate
-from chatd.storage.database import open_database
-from chatd.storage.store import SqlStore
+from chatd.storage.database import Database, open_database
+from chatd.storage.store import SqlChangeLog, SqlStore
 
 
 class FlakyBroker(MemoryBroker):
@@ -66,18 +67,28 @@ class Inbox:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
     url = f"sqlite:///{tmp_path / 'chatd.db'}"
     await asyncio.to_thread(migrate.upgrade, url)
-    database = open_database(Settings(database_url=url))
+    opened = open_database(Settings(database_url=url))
     try:
-        yield SqlStore(database)
+        yield opened
     finally:
-        await database.dispose()
+        await opened.dispose()
+
+
+async def _started(broker: Broker, database: Database) -> tuple[Hub, SqlStore]:
+    """A hub reading the database's change log, and a store whose commits it hears."""
+    hub = Hub(broker, SqlChangeLog(database), sweep_every=30)
+    await hub.start()
+    return hub, SqlStore(database, notifier=hub)
 
 
 async def _users(store: SqlStore, *names: str) -> list[int]:
-    return [await store.add_user(name, name, clock.now()) for name in names]
+    return [
+        await store.write(None, writes.do_add_user, NewUser(name, name, clock.now()))
+        for name in names
+    ]
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
@@ -89,20 +100,18 @@ async def _until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
 
 
 async def test_a_broker_that_fails_to_subscribe_costs_the_stream_nothing(
-    store: SqlStore,
+    database: Database,
 ) -> None:
     broker = FlakyBroker(failures=1)
-    hub = Hub(broker, store, sweep_every=30)
-    await hub.start()
-    store.notifier = hub
+    hub, store = await _started(broker, database)
     alice, bob = await _users(store, "alice", "bob")
-    chat = await store.create_chat("room", [alice, bob], clock.now())
+    chat = await store.write(None, writes.do_create_chat, "room", [alice, bob], clock.now())
     inbox = Inbox()
     session = Session(store, hub, bob, False, (await store.change_positions())[0], inbox)
     running = asyncio.create_task(session.run())
     try:
         await _until(lambda: session.live)
-        await store.post_message(chat, alice, "hello", clock.now())
+        await store.write(None, writes.do_send, Send(chat, alice, "hello", clock.now()))
         await asyncio.wait_for(inbox.arrived.wait(), 2)  # delivered, the broker's fault aside
         assert inbox.texts[-1].startswith("message.created")
         assert not running.done()
@@ -122,17 +131,15 @@ async def test_a_broker_that_fails_to_subscribe_costs_the_stream_nothing(
 
 
 async def test_a_resume_across_a_removal_and_a_re_adding_stays_subscribed_to_the_chat(
-    store: SqlStore,
+    database: Database,
 ) -> None:
     broker = FlakyBroker(failures=0)
-    hub = Hub(broker, store, sweep_every=30)
-    await hub.start()
-    store.notifier = hub
+    hub, store = await _started(broker, database)
     alice, bob = await _users(store, "alice", "bob")
-    chat = await store.create_chat("room", [alice, bob], clock.now())
+    chat = await store.write(None, writes.do_create_chat, "room", [alice, bob], clock.now())
     saved = (await store.change_positions())[0]
-    await store.update_chat(chat, None, [alice], clock.now(), alice)
-    await store.update_chat(chat, None, [alice, bob], clock.now(), alice)
+    await store.write(None, writes.do_update_chat, chat, None, [alice], clock.now(), alice)
+    await store.write(None, writes.do_update_chat, chat, None, [alice, bob], clock.now(), alice)
     inbox = Inbox()
     session = Session(store, hub, bob, False, saved, inbox)
     running = asyncio.create_task(session.run())
@@ -163,12 +170,10 @@ class GatedInbox(Inbox):
         await super().send(text)
 
 
-async def test_a_stream_that_overflows_mid_batch_skips_nothing(store: SqlStore) -> None:
-    hub = Hub(FlakyBroker(failures=0), store, sweep_every=30)
-    await hub.start()
-    store.notifier = hub
+async def test_a_stream_that_overflows_mid_batch_skips_nothing(database: Database) -> None:
+    hub, store = await _started(FlakyBroker(failures=0), database)
     alice, bob = await _users(store, "alice", "bob")
-    chat = await store.create_chat("room", [alice, bob], clock.now())
+    chat = await store.write(None, writes.do_create_chat, "room", [alice, bob], clock.now())
     inbox = GatedInbox()
     session = Session(store, hub, bob, False, (await store.change_positions())[0], inbox)
     running = asyncio.create_task(session.run())
@@ -176,11 +181,14 @@ async def test_a_stream_that_overflows_mid_batch_skips_nothing(store: SqlStore) 
         await _until(lambda: session.live)
         # Three in one commit, so one read of the hub queues them together: the second blocks.
         await asyncio.gather(
-            *(store.post_message(chat, alice, f"first {i}", clock.now()) for i in range(3))
+            *(
+                store.write(None, writes.do_send, Send(chat, alice, f"first {i}", clock.now()))
+                for i in range(3)
+            )
         )
         await _until(lambda: inbox.sends == 2)
         for i in range(300):  # more than a live stream keeps for a slow client
-            await store.post_message(chat, alice, f"then {i}", clock.now())
+            await store.write(None, writes.do_send, Send(chat, alice, f"then {i}", clock.now()))
         await _until(lambda: not session.live)
         inbox.gate.set()
         await _until(lambda: len(inbox.texts) == 303, seconds=10)

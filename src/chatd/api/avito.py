@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from chatd.api import render
+from chatd.api.bodies import parse
 from chatd.api.deps import settings_of, store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import client_address, limits_of
+from chatd.api.ratelimit import client_address, limited
 from chatd.api.schemas import (
     AvitoChatOut,
     AvitoMessageOut,
@@ -21,24 +22,16 @@ from chatd.api.schemas import (
     IdOut,
     MessageAdd,
     MessagesGet,
-    Model,
     UserAdd,
     openapi_body,
-    parse_body,
 )
 from chatd.core import chats, messages, users
 from chatd.core.models import Page
 
 router = APIRouter(tags=["Avito chat API"])
 KEY_SCHEME = "AvitoApiKey"
-
-M = TypeVar("M", bound=Model)
-
-
-async def _read(request: Request, model: type[M]) -> M:
-    # Unlimited unless CHATD_RATE_LIMIT_AVITO is set: then per client address.
-    await limits_of(request).hit(request, "avito", client_address(request))
-    return await parse_body(request, model)
+# Unlimited unless CHATD_RATE_LIMIT_AVITO is set: then per client address.
+_limited = limited("avito", by=client_address)
 
 
 @router.post(
@@ -49,8 +42,9 @@ async def _read(request: Request, model: type[M]) -> M:
     openapi_extra=openapi_body(UserAdd),
     summary="Add a user",
 )
+@_limited
 async def users_add(request: Request) -> Response:
-    body = await _read(request, UserAdd)
+    body = parse(await request.body(), UserAdd)
     user_id = await users.add_user(store_of(request), body.username)
     return render.json({"id": user_id}, 201)
 
@@ -63,8 +57,9 @@ async def users_add(request: Request) -> Response:
     openapi_extra=openapi_body(ChatAdd),
     summary="Create a chat between users",
 )
+@_limited
 async def chats_add(request: Request) -> Response:
-    body = await _read(request, ChatAdd)
+    body = parse(await request.body(), ChatAdd)
     chat_id = await chats.create_chat(store_of(request), body.name, body.users)
     return render.json({"id": chat_id}, 201)
 
@@ -77,8 +72,9 @@ async def chats_add(request: Request) -> Response:
     openapi_extra=openapi_body(MessageAdd),
     summary="Send a message to a chat on behalf of a user",
 )
+@_limited
 async def messages_add(request: Request) -> Response:
-    body = await _read(request, MessageAdd)
+    body = parse(await request.body(), MessageAdd)
     max_length = settings_of(request).max_text_length
     message = await messages.post_message(
         store_of(request), body.chat, body.author, body.text, max_length=max_length
@@ -93,8 +89,9 @@ async def messages_add(request: Request) -> Response:
     openapi_extra=openapi_body(ChatsGet),
     summary="A user's chats, most recent activity first",
 )
+@_limited
 async def chats_get(request: Request) -> Response:
-    body = await _read(request, ChatsGet)
+    body = parse(await request.body(), ChatsGet)
     document = await chats.user_chats_document(store_of(request), body.user)
     return Response(document, media_type="application/json")
 
@@ -110,8 +107,9 @@ async def chats_get(request: Request) -> Response:
         "messages, or those just before the `before` message id, or just after the `after` one."
     ),
 )
+@_limited
 async def messages_get(request: Request) -> Response:
-    body = await _read(request, MessagesGet)
+    body = parse(await request.body(), MessagesGet)
     store = store_of(request)
     if body.limit is not None or body.before is not None or body.after is not None:
         page = Page(limit=body.limit, before=body.before, after=body.after)

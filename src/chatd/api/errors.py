@@ -102,19 +102,6 @@ async def _chatd_error(_request: Request, exc: Exception) -> Response:
     return response_to(exc)
 
 
-EMPTY_BODY = "request body is empty: send a JSON object"
-
-
-def json_type(value: object) -> str:
-    """How a JSON value's type reads in an error message: "an array", "a number", "null"..."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
-
-
 def describe_validation_error(
     loc: tuple[int | str, ...], error: Mapping[str, Any]
 ) -> tuple[str, str]:
@@ -137,27 +124,13 @@ def describe_validation_error(
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
-    # FastAPI's own validation (v1 path, query and body parameters): a 400 like parse_body's.
+    # FastAPI's own validation, of v1 path and query parameters (bodies are read by
+    # api/bodies.py): a 400 naming the parameter, as for a body's field.
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     loc = tuple(first["loc"])
-    if first["type"] == "json_invalid":
-        if isinstance(exc.body, str | bytes) and not exc.body.strip():
-            return error_response(400, "empty_body", EMPTY_BODY)
-        return error_response(400, "malformed_json", "request body is not valid JSON")
-    if loc and loc[0] in ("body", "query", "path", "header"):
+    if loc and loc[0] in ("query", "path", "header"):
         loc = loc[1:]
-    if not loc:  # the body as a whole
-        if first["type"] == "missing":
-            return error_response(400, "empty_body", EMPTY_BODY)
-        if first["type"] == "string_unicode":  # a key with a lone surrogate
-            return error_response(400, "malformed_json", "request body is not valid JSON")
-        body = first.get("input")
-        if isinstance(body, bytes):  # FastAPI parses JSON only when the Content-Type says so
-            message = "request body must be a JSON object, sent as Content-Type: application/json"
-        else:
-            message = f"request body must be a JSON object, got {json_type(body)}"
-        return error_response(400, "invalid_body", message)
     return error_response(400, *describe_validation_error(loc, first))
 
 
@@ -168,10 +141,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = exc.headers
     path = core.cut(request.url.path, 200)
-    if exc.status_code == 400:
-        # FastAPI's only 400 of its own: a body it could not parse (invalid UTF-8, JSON nested
-        # too deep). The same code as every other unparsable body, in both APIs.
-        return error_response(400, "malformed_json", "request body is not valid JSON")
     if exc.status_code == 404:
         message = f"no such endpoint: {request.method} {path}"
     elif exc.status_code == 405:

@@ -8,6 +8,9 @@ maps core errors through the same table (api/errors.py); everything else, includ
 method on those paths, goes on to FastAPI. The routes stay registered with FastAPI, so
 /openapi.json and /docs describe them as before; the API suite runs through this path.
 
+A route's rate limit (api/ratelimit.py) is applied as declared; while CHATD_RATE_LIMIT_AVITO is
+empty, the routes are called without it, so that a limiter the app does not have costs nothing.
+
 It is also where the Avito API's key is checked (CHATD_AVITO_API=key): every request on those
 paths, whatever its method, passes here before FastAPI's routes, so this one check covers both.
 (With CHATD_AVITO_API=off, app.py mounts neither this nor the routes: the paths are unknown.)
@@ -25,9 +28,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatd.api import avito
 from chatd.api.auth import bearer_token
 from chatd.api.errors import response_to
+from chatd.api.ratelimit import RateLimits
 from chatd.core.errors import ChatdError, Unauthenticated
 
-Route = Callable[[Request], Awaitable[Response]]
+Route = Callable[..., Awaitable[Response]]  # called with request= (api/ratelimit.py: limited)
 
 ROUTES: dict[str, Route] = {
     "/users/add": avito.users_add,
@@ -42,9 +46,14 @@ class AvitoFastPath:
     def __init__(self, app: ASGIApp, key: str = "") -> None:
         self.app = app
         self.key = key.encode() if key else None  # None: the API is open
+        self.routes: dict[str, Route] | None = None  # as the app runs them: on the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = ROUTES.get(scope["path"]) if scope["type"] == "http" else None
+        routes = self.routes
+        if routes is None:
+            limits: RateLimits = scope["app"].state.rate_limits
+            routes = self.routes = {path: limits.applied(r) for path, r in ROUTES.items()}
+        route = routes.get(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -57,7 +66,7 @@ class AvitoFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            response = await route(Request(scope, receive, send))
+            response = await route(request=Request(scope, receive, send))
         except ChatdError as exc:
             response = response_to(exc)
         await response(scope, receive, send)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Annotated
 
+from fastapi import Depends
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,11 +27,13 @@ from chatd.api.auth import caller_of
 from chatd.api.errors import BadRequest, IdempotencyMismatch, response_to
 from chatd.core import clock
 from chatd.core.errors import ChatdError, Unauthenticated
-from chatd.core.idempotency import Receipt, pending
+from chatd.core.idempotency import Receipt
 from chatd.core.models import Caller, IdempotencyRecord
 from chatd.core.ports import Store
+from chatd.core.writes import do_keep_reply
 
 HEADER = b"idempotency-key"
+RECEIPT = "idempotency_receipt"  # the request state's key for the receipt
 KEY_MAX = 255
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -70,16 +74,15 @@ class Idempotency:
         if held is not None:
             await _replay(held, receipt, send)
             return
-        token = pending.set(receipt)
-        try:
-            status, headers, chunks = await _run(self.app, scope, body)
-        finally:
-            pending.reset(token)
+        # The route takes it from its request's state (ReceiptDep) and hands it to its write.
+        scope.setdefault("state", {})[RECEIPT] = receipt
+        status, headers, chunks = await _run(self.app, scope, body)
         reply = b"".join(chunks)
-        if receipt.reply is None and status < 500 and status != 429:
-            # Nothing was written (a refusal), or a twin's write committed first: record this
-            # reply, unless a live record is already there, which is then the answer.
-            held = await store.keep_idempotency_record(receipt, (status, reply))
+        # Nothing was written (a refusal), or a twin's write committed first: record this reply,
+        # unless a live record is already there, which is then the answer.
+        unrecorded = receipt.reply is None and status < 500 and status != 429
+        if unrecorded and not await store.write(None, do_keep_reply, receipt, (status, reply)):
+            held = await store.find_idempotency_record(caller.id, key, receipt.expired_before)
             if held is not None:
                 await _replay(held, receipt, send)
                 return
@@ -169,3 +172,12 @@ async def _replay(held: IdempotencyRecord, receipt: Receipt, send: Send) -> None
         headers.append((b"content-type", b"application/json"))
     await send({"type": "http.response.start", "status": held.status, "headers": headers})
     await send({"type": "http.response.body", "body": held.body})
+
+
+def _receipt_of(request: Request) -> Receipt | None:
+    found: Receipt | None = getattr(request.state, RECEIPT, None)
+    return found
+
+
+# A write route's receipt, to hand to its use case: None without an Idempotency-Key.
+ReceiptDep = Annotated[Receipt | None, Depends(_receipt_of)]

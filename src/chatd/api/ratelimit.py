@@ -1,21 +1,33 @@
 """Rate limits: in-process moving windows (the `limits` library), answered with 429.
 
-Every limited response carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (seconds
-until the window frees a request); a 429 also carries Retry-After. The storage is in-process
+A route declares its limit once, for FastAPI and the Avito fast path alike:
+
+    @router.post("/chats/{chat_id}/messages", ...)
+    @limited("sends", by=caller_id)
+    async def send(...)
+
+Every limited response, success or 429, carries RateLimit-Limit, RateLimit-Remaining and
+RateLimit-Reset (seconds until the window frees a request); a 429 also carries Retry-After. A
+bucket with no rate set (CHATD_RATE_LIMIT_AVITO is empty by default) costs its routes nothing
+on the fast path, which calls them undecorated (`RateLimits.applied`). The storage is in-process
 for now; `limits` offers Redis storage for limits shared across instances.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from fastapi import Request, Response
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from chatd.api.auth import caller_of
 from chatd.api.errors import TooManyRequests
 from chatd.config import Settings
 
@@ -34,12 +46,19 @@ class RateLimits:
     def enabled(self, bucket: str) -> bool:
         return bucket in self._items
 
-    async def hit(self, request: Request, bucket: str, key: str) -> None:
-        """Counts one request against `key`'s window; raises TooManyRequests when it is full.
-        The headers for the response are left on request.state.rate_limit_headers."""
+    def applied(self, route: R) -> R:
+        """The route as this app runs it: without its declared limit when the bucket has none."""
+        limit: Limit | None = getattr(route, "limit", None)
+        if limit is None or self.enabled(limit.bucket):
+            return route
+        return cast(R, route.__wrapped__)  # type: ignore[attr-defined]
+
+    async def hit(self, bucket: str, key: str) -> dict[str, str] | None:
+        """Counts one request against `key`'s window: the RateLimit-* headers for the reply
+        (None when the bucket is unlimited), or TooManyRequests when the window is full."""
         item = self._items.get(bucket)
         if item is None:
-            return
+            return None
         allowed = await self._limiter.hit(item, bucket, key)
         headers = await self._headers(item, bucket, key)
         if not allowed:
@@ -49,7 +68,7 @@ class RateLimits:
                 f": retry in {headers['Retry-After']} s",
                 headers=headers,
             )
-        request.state.rate_limit_headers = headers
+        return headers
 
     async def check(self, bucket: str, key: str) -> None:
         """Raises TooManyRequests if `key`'s window is full, without counting a request."""
@@ -83,12 +102,48 @@ def limits_of(request: Request) -> RateLimits:
     return limits
 
 
-def client_address(request: Request) -> str:
+Key = Callable[[Request], Awaitable[str]]
+"""Whose window a request counts against."""
+
+
+async def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def add_headers(request: Request, response: Response) -> Response:
-    headers: Mapping[str, str] | None = getattr(request.state, "rate_limit_headers", None)
-    if headers:
-        response.headers.update(headers)
-    return response
+async def caller_id(request: Request) -> str:
+    # The caller the route's CallerDep resolved (cached on the request): no second look-up.
+    return str((await caller_of(request)).id)
+
+
+@dataclass(frozen=True)
+class Limit:
+    bucket: str
+    key: Key
+
+
+Route = Callable[..., Awaitable[Response]]
+R = TypeVar("R", bound=Route)
+
+
+def limited(bucket: str, *, by: Key) -> Callable[[R], R]:
+    """Counts each request to the route against `bucket` (a CHATD_RATE_LIMIT_* setting), per
+    `by`, before the route runs, and puts the RateLimit-* headers on its reply. The route must
+    take `request: Request`, and be called with it by name."""
+
+    def decorate(route: R) -> R:
+        @functools.wraps(route)  # FastAPI reads the route's own signature through this
+        async def limited_route(*args: Any, **kwargs: Any) -> Response:
+            request: Request = kwargs["request"]
+            limits = limits_of(request)
+            if not limits.enabled(bucket):
+                return await route(*args, **kwargs)
+            headers = await limits.hit(bucket, await by(request))
+            response = await route(*args, **kwargs)
+            if headers:
+                response.headers.update(headers)
+            return response
+
+        limited_route.limit = Limit(bucket, by)  # type: ignore[attr-defined]
+        return cast(R, limited_route)
+
+    return decorate

@@ -5,10 +5,10 @@
     async def send(...) -> Message:
         return await messages.send(...)
 
-The route returns the core's result; `replies` renders it, adds the rate-limit headers, and, when
-the request carries an Idempotency-Key, hands the renderer to the pending receipt so that the
-store renders the reply inside the write's transaction and records it with the key
-(core/idempotency.py). The reply sent is then exactly the one recorded.
+The route returns the core's result; `replies` renders it, and, when the request carries an
+Idempotency-Key, hands the renderer to the pending receipt so that the store renders the reply
+inside the write's transaction and records it with the key (core/idempotency.py). The reply
+sent is then exactly the one recorded. A rate limit is declared beside it (api/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 
-from chatd.api.ratelimit import add_headers
 from chatd.api.render import dumps
-from chatd.core.idempotency import Reply, pending
+from chatd.core.idempotency import Receipt, Reply
 
 Endpoint = Callable[..., Awaitable[Any]]
 
@@ -30,7 +29,7 @@ def replies(
     status: int, render: Callable[[Any], Any] | None = None
 ) -> Callable[[Endpoint], Endpoint]:
     """Replies `status` with `render(result)` as JSON, or with no body when `render` is None.
-    The route must take `request: Request`."""
+    The route takes `receipt: ReceiptDep` and passes it to its use case."""
 
     def reply_of(result: Any) -> Reply:
         return status, b"" if render is None else dumps(render(result))
@@ -38,14 +37,13 @@ def replies(
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)  # FastAPI reads the endpoint's own signature through this
         async def route(*args: Any, **kwargs: Any) -> Response:
-            request: Request = kwargs["request"]
-            receipt = pending.get()
+            receipt: Receipt | None = kwargs["receipt"]
             if receipt is not None:
                 receipt.render = reply_of
             result = await endpoint(*args, **kwargs)
             code, body = receipt.reply if receipt and receipt.reply else reply_of(result)
             media_type = "application/json" if body else None
-            return add_headers(request, Response(body, code, media_type=media_type))
+            return Response(body, code, media_type=media_type)
 
         return route
 

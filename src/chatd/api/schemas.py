@@ -1,4 +1,4 @@
-"""Request and response shapes, and the one function that turns an Avito body into a model.
+"""Request and response shapes of both APIs (api/bodies.py reads them from what clients send).
 
 Avito bodies are parsed as JSON whatever the Content-Type says: its clients send bare `curl -d`.
 Every shape of both APIs derives from `Model`, which holds every string field to the one rule
@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
-from fastapi import Request
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,10 +29,8 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
-from chatd.api.errors import EMPTY_BODY, BadRequest, describe_validation_error, json_type
 from chatd.core.chats import CHAT_NAME_MAX
 from chatd.core.errors import InvalidInput
 from chatd.core.messages import PAGE_MAX
@@ -143,11 +139,24 @@ def patterns(*regexes: str) -> dict[str, Any]:
 # The longest message text is a setting (CHATD_MAX_TEXT_LENGTH): settle() writes it as
 # maxLength where this key names the setting.
 MAX_LENGTH_SETTING = "x-max-length-setting"
+# An operation's body schema, for components/schemas (openapi_body): settle() moves it there.
+BODY_COMPONENT = "x-body-component"
 
 
-def settle(node: Any, settings: object) -> None:
-    """Completes an OpenAPI document in place: lengths that are settings, and integer bounds as
-    integers (FastAPI's OpenAPI model makes them floats, and 2**63-1 rounds up to 2**63)."""
+def settle(document: dict[str, Any], settings: object) -> None:
+    """Completes an OpenAPI document in place: body schemas in components, lengths that are
+    settings, and integer bounds as integers (FastAPI's OpenAPI model makes them floats, and
+    2**63-1 rounds up to 2**63)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                schemas.update(operation.pop(BODY_COMPONENT, {}))
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    _settle(document, settings)
+
+
+def _settle(node: Any, settings: object) -> None:
     if isinstance(node, dict):
         if (name := node.pop(MAX_LENGTH_SETTING, None)) is not None:
             node["maxLength"] = getattr(settings, name)
@@ -158,7 +167,7 @@ def settle(node: Any, settings: object) -> None:
         node = list(node.values())
     if isinstance(node, list):
         for child in node:
-            settle(child, settings)
+            _settle(child, settings)
 
 
 Username = Annotated[
@@ -262,33 +271,16 @@ class ErrorOut(Model):
     error: ErrorDetail
 
 
-M = TypeVar("M", bound=Model)
-
-
-async def parse_body(request: Request, model: type[M]) -> M:
-    """The body validated as `model`, or BadRequest naming the first offending field."""
-    raw = await request.body()
-    if not raw.strip():
-        raise BadRequest(EMPTY_BODY, code="empty_body")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}", code="malformed_json") from exc
-    if not isinstance(data, dict):
-        raise BadRequest(
-            f"request body must be a JSON object, got {json_type(data)}", code="invalid_body"
-        )
-    try:
-        return model.model_validate(data)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        code, message = describe_validation_error(tuple(first["loc"]), first)
-        raise BadRequest(message, code=code) from exc
-
-
-def openapi_body(model: type[Model]) -> dict[str, Any]:
-    """The OpenAPI requestBody for a route that parses its body with parse_body."""
+def openapi_body(model: type[Model], *, component: bool = False) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route that reads its body with api/bodies.py: the schema
+    inline (Avito), or, with `component`, as a reference to components/schemas (v1, where
+    FastAPI used to document bodies so; settle() puts the schema there)."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    if component:
+        name = model.__name__
+        content = {"schema": {"$ref": f"#/components/schemas/{name}"}}
+        body = {"content": {"application/json": content}, "required": True}
+        return {"requestBody": body, BODY_COMPONENT: {name: schema}}
     return {
         "requestBody": {
             "required": True,

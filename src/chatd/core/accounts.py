@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.core.errors import (
     Forbidden,
     InvalidInput,
@@ -22,8 +22,9 @@ from chatd.core.errors import (
     UserNotFound,
     quoted,
 )
+from chatd.core.idempotency import Receipt
 from chatd.core.models import Account, Caller, Role, UserId
-from chatd.core.ports import PasswordHasher, Store
+from chatd.core.ports import NewUser, PasswordHasher, Store
 from chatd.core.users import USERNAME_MAX, check_characters, check_name, username_key
 
 PASSWORD_MIN = 8
@@ -81,14 +82,8 @@ class Accounts:
         name = check_name(username, field="username", max_length=USERNAME_MAX)
         address = None if email is None else check_email(email)
         password_hash = await self._hash(check_password(password))
-        user = await self.store.add_user(
-            name,
-            username_key(name),
-            clock.now(),
-            password_hash=password_hash,
-            email=address,
-            role=role,
-        )
+        new = NewUser(name, username_key(name), clock.now(), password_hash, address, role)
+        user = await self.store.write(None, writes.do_add_user, new)
         return await self.store.get_account(user)
 
     async def log_in(self, username: str, password: str) -> Session:
@@ -112,7 +107,9 @@ class Accounts:
         token = secrets.token_urlsafe(32)  # 256 bits
         now = clock.now()
         expires_at = now + self.token_ttl
-        await self.store.add_token(credentials.user, token_hash(token), now, expires_at)
+        await self.store.write(
+            None, writes.do_add_token, credentials.user, token_hash(token), now, expires_at
+        )
         return Session(token, expires_at, await self.store.get_account(credentials.user))
 
     async def authenticate(self, token: str) -> Caller:
@@ -123,19 +120,20 @@ class Accounts:
             raise Unauthenticated("the token is invalid, expired or revoked", code="invalid_token")
         return caller
 
-    async def log_out(self, caller: Caller) -> None:
+    async def log_out(self, caller: Caller, receipt: Receipt | None = None) -> None:
         """Revokes the token in use."""
-        await self.store.delete_token(caller.token_id)
+        await self.store.write(receipt, writes.do_delete_token, caller.token_id)
 
     async def set_password(self, username: str, password: str) -> Account:
         """Sets (or resets) a password. Raises UserNotFound or InvalidInput."""
         account = await self.find_by_name(username)
-        await self.store.set_password_hash(account.id, await self._hash(check_password(password)))
+        password_hash = await self._hash(check_password(password))
+        await self.store.write(None, writes.do_set_password_hash, account.id, password_hash)
         return account
 
     async def set_role(self, username: str, role: Role) -> Account:
         account = await self.find_by_name(username)
-        await self.store.set_role(account.id, role)
+        await self.store.write(None, writes.do_set_role, account.id, role)
         return await self.store.get_account(account.id)
 
     async def find_by_name(self, username: str) -> Account:
@@ -144,21 +142,27 @@ class Accounts:
             raise InvalidInput(f"no user named {quoted(username)}", code="unknown_username")
         return account
 
-    async def set_blocked(self, caller: Caller, user: UserId, blocked: bool) -> None:
+    async def set_blocked(
+        self, caller: Caller, user: UserId, blocked: bool, receipt: Receipt | None = None
+    ) -> None:
         """Blocks or unblocks a user: moderators only, never themselves. Raises Forbidden or
         UserNotFound."""
         if not caller.is_moderator:
             raise Forbidden("only moderators may block or unblock users", code="not_moderator")
         if user == caller.id:
             raise Forbidden("moderators cannot block themselves", code="cannot_block_self")
-        await self.store.set_blocked(user, clock.now() if blocked else None)
+        await self.store.write(
+            receipt, writes.do_set_blocked, user, clock.now() if blocked else None
+        )
 
     async def set_blocked_by_operator(self, username: str, blocked: bool) -> Account:
         """Blocks or unblocks a user by name, as the operator of the server (the command line,
         like set_role): no moderator is needed and any account may be blocked. Raises
         InvalidInput for an unknown name."""
         account = await self.find_by_name(username)
-        await self.store.set_blocked(account.id, clock.now() if blocked else None)
+        await self.store.write(
+            None, writes.do_set_blocked, account.id, clock.now() if blocked else None
+        )
         return await self.store.get_account(account.id)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.core.errors import ChatIsPrivate, ChatNotFound, Forbidden, InvalidInput, NotAMember
+from chatd.core.idempotency import Receipt
 from chatd.core.models import Caller, ChatId, ChatInfo, ChatListCursor, UserId
 from chatd.core.ports import Store
 from chatd.core.users import INT64_MAX, check_name
@@ -22,7 +23,7 @@ async def create_chat(store: Store, name: str, users: Sequence[UserId]) -> ChatI
     members = sorted(set(users))
     if not members:
         raise InvalidInput("users must list at least one user id", code="invalid_users")
-    return await store.create_chat(checked, members, clock.now())
+    return await store.write(None, writes.do_create_chat, checked, members, clock.now())
 
 
 async def user_chats_document(store: Store, user: UserId) -> bytes:
@@ -60,13 +61,19 @@ async def list_chats(
 
 
 async def create_group(
-    store: Store, caller: Caller, name: str, users: Sequence[UserId]
+    store: Store,
+    caller: Caller,
+    name: str,
+    users: Sequence[UserId],
+    receipt: Receipt | None = None,
 ) -> ChatInfo:
     """A chat owned by the caller, who is always a member. Raises InvalidInput, ChatNameTaken
     or UserNotFound."""
     checked = check_name(name, field="name", max_length=CHAT_NAME_MAX)
     members = sorted({*users, caller.id})
-    return await store.create_group(checked, members, clock.now(), caller.id)
+    return await store.write(
+        receipt, writes.do_create_group, checked, members, clock.now(), caller.id
+    )
 
 
 async def update_chat(
@@ -75,6 +82,7 @@ async def update_chat(
     chat: ChatId,
     name: str | None,
     users: Sequence[UserId] | None,
+    receipt: Receipt | None = None,
 ) -> ChatInfo:
     """Renames and/or sets the members (owner or moderator). The owner stays a member; private
     chats cannot change. Raises ChatNotFound, Forbidden, ChatIsPrivate, InvalidInput,
@@ -93,10 +101,14 @@ async def update_chat(
         )
     if members == []:
         raise InvalidInput("users must list at least one user id", code="invalid_users")
-    return await store.update_chat(chat, checked, members, clock.now(), caller.id)
+    return await store.write(
+        receipt, writes.do_update_chat, chat, checked, members, clock.now(), caller.id
+    )
 
 
-async def leave_chat(store: Store, caller: Caller, chat: ChatId) -> None:
+async def leave_chat(
+    store: Store, caller: Caller, chat: ChatId, receipt: Receipt | None = None
+) -> None:
     """The caller leaves; an owner hands the chat to the longest-standing member, and the
     last one out deletes it. Raises ChatNotFound, NotAMember or ChatIsPrivate."""
     info = await access_chat(store, caller, chat)
@@ -104,21 +116,25 @@ async def leave_chat(store: Store, caller: Caller, chat: ChatId) -> None:
         raise NotAMember(caller.id, chat)
     if info.is_private:
         raise ChatIsPrivate(chat, "be left")
-    await store.leave_chat(chat, caller.id)
+    await store.write(receipt, writes.do_leave_chat, chat, caller.id)
 
 
-async def delete_chat(store: Store, caller: Caller, chat: ChatId) -> None:
+async def delete_chat(
+    store: Store, caller: Caller, chat: ChatId, receipt: Receipt | None = None
+) -> None:
     """Deletes the chat with all its messages (owner or moderator)."""
     info = await access_chat(store, caller, chat)
     _require_owner(caller, info, "delete")
-    await store.delete_chat(chat)
+    await store.write(receipt, writes.do_delete_chat, chat)
 
 
-async def mark_read(store: Store, caller: Caller, chat: ChatId, seq: int) -> ChatInfo:
+async def mark_read(
+    store: Store, caller: Caller, chat: ChatId, seq: int, receipt: Receipt | None = None
+) -> ChatInfo:
     """Marks everything up to `seq` as read for the caller (markers only move forward)."""
     if not 0 <= seq <= INT64_MAX:
         raise InvalidInput(f"seq must be between 0 and {INT64_MAX}", code="invalid_seq")
     info = await access_chat(store, caller, chat)
     if not info.is_member:
         raise NotAMember(caller.id, chat)
-    return await store.mark_read(chat, caller.id, seq)
+    return await store.write(receipt, writes.do_mark_read, chat, caller.id, seq)

@@ -4,8 +4,9 @@ A v1 write that carries an `Idempotency-Key` must happen at most once, and a ret
 answer the first attempt got. Both hold only if the key and the answer are committed together
 with the write itself: then a retry finds either the committed answer, or nothing written at all.
 
-    api/idempotency.py  sets `pending` for the request (who, which key, which request)
-    api/replies.py      tells the receipt how the route renders its result (`render`)
+    api/idempotency.py  makes the request's receipt (who, which key, which request)
+    api/replies.py      tells the receipt how the route renders its result (`render`), and
+                        hands it to the use case, which hands it to `store.write`
     the store           runs the write, renders the reply and records the key in ONE
                         transaction, and leaves the reply on the receipt (`reply`)
 """
@@ -13,14 +14,13 @@ with the write itself: then a retry finds either the committed answer, or nothin
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from chatd.core.models import UserId
 
-Reply = tuple[int, bytes]  # HTTP status and body, exactly as first sent
+Reply = tuple[int, bytes]  # the status and body first answered, replayed exactly
 
 
 @dataclass(slots=True)
@@ -37,6 +37,3 @@ class Receipt:
         """True while a write may still take this receipt: the route said how to render its
         result, and no earlier write of the request took it."""
         return self.render is not None and self.reply is None
-
-
-pending: ContextVar[Receipt | None] = ContextVar("pending_idempotent_write", default=None)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.core.chats import access_chat
 from chatd.core.errors import ChatNotFound, Forbidden, InvalidInput, MessageDeleted, MessageNotFound
+from chatd.core.idempotency import Receipt
 from chatd.core.models import Caller, ChatId, Message, MessageId, Page, SeqPage, UserId
-from chatd.core.ports import Store
+from chatd.core.ports import Send, Store
 from chatd.core.users import INT64_MAX, check_characters
 
 PAGE_MAX = 1000
@@ -36,7 +37,7 @@ async def post_message(
 ) -> Message:
     """Appends a message. Raises InvalidInput, ChatNotFound, UserNotFound or NotAMember."""
     checked = check_text(text, max_length)
-    return await store.post_message(chat, author, checked, clock.now())
+    return await store.write(None, writes.do_send, Send(chat, author, checked, clock.now()))
 
 
 def check_page(page: Page) -> Page:
@@ -61,23 +62,35 @@ def history_documents(store: Store, chat: ChatId) -> AsyncIterator[bytes]:
 
 
 async def send(
-    store: Store, caller: Caller, chat: ChatId, text: str, *, max_length: int
+    store: Store,
+    caller: Caller,
+    chat: ChatId,
+    text: str,
+    *,
+    max_length: int,
+    receipt: Receipt | None = None,
 ) -> Message:
     """The caller sends to a chat they can see. Raises ChatNotFound, NotAMember (a moderator
     reading a chat they are not in), InvalidInput or UserBlocked."""
     checked = check_text(text, max_length)
     await access_chat(store, caller, chat)
-    return await store.post_message(chat, caller.id, checked, clock.now())
+    return await store.write(receipt, writes.do_send, Send(chat, caller.id, checked, clock.now()))
 
 
 async def send_direct(
-    store: Store, caller: Caller, user: UserId, text: str, *, max_length: int
+    store: Store,
+    caller: Caller,
+    user: UserId,
+    text: str,
+    *,
+    max_length: int,
+    receipt: Receipt | None = None,
 ) -> Message:
     """Sends to the private chat of the caller and `user`, creating it on first use."""
     checked = check_text(text, max_length)
     if user == caller.id:
         raise InvalidInput("a private chat needs another user", code="invalid_user")
-    return await store.post_direct(caller.id, user, checked, clock.now())
+    return await store.write(receipt, writes.do_send_direct, caller.id, user, checked, clock.now())
 
 
 def check_seq_page(page: SeqPage) -> SeqPage:
@@ -110,7 +123,13 @@ async def _access_message(store: Store, caller: Caller, message: MessageId) -> M
 
 
 async def edit(
-    store: Store, caller: Caller, message: MessageId, text: str, *, max_length: int
+    store: Store,
+    caller: Caller,
+    message: MessageId,
+    text: str,
+    *,
+    max_length: int,
+    receipt: Receipt | None = None,
 ) -> Message:
     """The author edits their message. Raises MessageNotFound, Forbidden, MessageDeleted or
     InvalidInput."""
@@ -120,12 +139,14 @@ async def edit(
         raise Forbidden("only the author may edit a message", code="not_author")
     if found.deleted_at is not None:
         raise MessageDeleted(message)
-    return await store.edit_message(message, checked, clock.now())
+    return await store.write(receipt, writes.do_edit_message, message, checked, clock.now())
 
 
-async def delete(store: Store, caller: Caller, message: MessageId) -> None:
+async def delete(
+    store: Store, caller: Caller, message: MessageId, receipt: Receipt | None = None
+) -> None:
     """The author or a moderator deletes a message, leaving a tombstone that keeps its seq."""
     found = await _access_message(store, caller, message)
     if found.author != caller.id and not caller.is_moderator:
         raise Forbidden("only the author or a moderator may delete a message", code="not_author")
-    await store.delete_message(message, clock.now())
+    await store.write(receipt, writes.do_delete_message, message, clock.now())

@@ -1,18 +1,20 @@
 """What the core needs from the outside world.
 
 storage/store.py implements `Store` over SQL; passwords.py implements `PasswordHasher` with
-argon2. Each store method is one transaction; rule violations come back as core errors. A
-write also records the pending idempotent request, if any, in its transaction
-(core/idempotency.py).
+argon2. Reads are methods of the store, each one consistent snapshot. Every write is one call,
+`store.write(receipt, do_something, ...)`, of a `do_*` function of core/writes.py, which gets the
+write's transaction as a `Transaction`: the core decides, storage stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, Protocol, TypeVar, overload
 
-from chatd.core.events import ChatState, LogPage
+from chatd.core.errors import ChatdError
+from chatd.core.events import ChatState, LogPage, Written
 from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import (
     Account,
@@ -25,10 +27,13 @@ from chatd.core.models import (
     Message,
     MessageId,
     Page,
-    Role,
     SeqPage,
     UserId,
 )
+
+P = ParamSpec("P")
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
 
 
 class PasswordHasher(Protocol):
@@ -39,162 +44,138 @@ class PasswordHasher(Protocol):
     def verify(self, password_hash: str, password: str) -> bool: ...
 
 
-class AccountStore(Protocol):
-    async def add_user(
-        self,
-        username: str,
-        username_key: str,
-        now: datetime,
-        *,
-        password_hash: str | None = None,
-        email: str | None = None,
-        role: Role = "user",
-    ) -> UserId:
-        """Raises UsernameTaken when `username_key` is in use."""
+class Send(NamedTuple):
+    chat: ChatId
+    author: UserId
+    text: str
+    now: datetime
+
+
+class NewUser(NamedTuple):
+    username: str
+    username_key: str
+    now: datetime
+    password_hash: str | None = None
+    email: str | None = None
+    role: str = "user"
+
+
+class Member(NamedTuple):
+    user: UserId
+    blocked: bool
+
+
+class Transaction(Protocol):
+    """One write's transaction, as core/writes.py uses it: rows read and written, no rules.
+
+    Runs synchronously, inside the store's group commit (storage/groupcommit.py). Rows are
+    locked in one order by every write (storage/transaction.py says which)."""
+
+    # Accounts
+    def insert_users(self, users: Sequence[NewUser]) -> list[UserId | ChatdError]:
+        """Each user's new id, or UsernameTaken (nothing written for that one)."""
         ...
 
-    async def get_account(self, user: UserId) -> Account:
+    def update_user(self, user: UserId, **values: object) -> None:
         """Raises UserNotFound."""
         ...
 
-    async def find_account(self, username_key: str) -> Account | None: ...
-
-    async def accounts_by_id(self, ids: Sequence[UserId]) -> list[Account]:
-        """The accounts among `ids`, in id order; ids of nobody are left out."""
-        ...
-
-    async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
-        """Accounts whose username key starts with `key_prefix` (taken literally: `%` and `_`
-        are no wildcards), ordered by the key; all of them when `limit` is None."""
-        ...
-
-    async def find_credentials(self, username_key: str) -> Credentials | None: ...
-
-    async def set_password_hash(self, user: UserId, password_hash: str) -> None: ...
-
-    async def set_role(self, user: UserId, role: Role) -> None: ...
-
-    async def set_blocked(self, user: UserId, blocked_at: datetime | None) -> None:
-        """Blocking also revokes all the user's tokens. Raises UserNotFound."""
-        ...
-
-    async def add_token(
+    def insert_token(
         self, user: UserId, token_hash: str, now: datetime, expires_at: datetime
     ) -> None: ...
 
-    async def find_caller(self, token_hash: str, now: datetime) -> Caller | None:
-        """The token's owner, if the token is unexpired and its owner not blocked."""
+    def delete_token(self, token_id: int) -> None: ...
+
+    def delete_tokens(self, user: UserId) -> None: ...
+
+    # Chats
+    def require_users(self, users: Sequence[UserId]) -> None:
+        """Raises UserNotFound naming every id that is nobody's."""
         ...
 
-    async def delete_token(self, token_id: int) -> None: ...
-
-
-class ChatStore(Protocol):
-    async def create_chat(
-        self, name: str, users: Sequence[UserId], now: datetime, *, owner: UserId | None = None
-    ) -> ChatId:
-        """Raises ChatNameTaken, or UserNotFound naming every missing user (nothing created)."""
+    def insert_chat(self, name: str, now: datetime, owner: UserId | None) -> ChatId:
+        """Raises ChatNameTaken."""
         ...
 
-    async def create_group(
-        self, name: str, users: Sequence[UserId], now: datetime, owner: UserId
-    ) -> ChatInfo:
-        """A chat owned by `owner`, as the owner sees it. Raises ChatNameTaken or
-        UserNotFound."""
+    def find_direct_chat(self, low: UserId, high: UserId) -> ChatId | None: ...
+
+    def insert_direct_chat(self, low: UserId, high: UserId, now: datetime) -> tuple[ChatId, bool]:
+        """The pair's private chat, and whether this call created it (another transaction may
+        have, meanwhile)."""
         ...
 
-    async def user_chats_document(self, user: UserId) -> bytes:
-        """The user's chats as a JSON array of {id, name, users, created_at, last_message_at},
-        latest activity first (ties: higher id first). Raises UserNotFound."""
+    def lock_chat(self, chat: ChatId) -> UserId | None:
+        """Locks the chat's row until commit; its owner. Raises ChatNotFound."""
         ...
 
-    async def chat_infos(
-        self, viewer: UserId, *, everyone: bool, limit: int, after: ChatListCursor | None
-    ) -> list[ChatInfo]:
-        """Chats as `viewer` sees them, latest activity first: theirs, or all (`everyone`)."""
+    def rename_chat(self, chat: ChatId, name: str) -> None:
+        """Raises ChatNameTaken."""
         ...
 
-    async def find_chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
+    def set_owner(self, chat: ChatId, owner: UserId) -> None: ...
 
-    async def update_chat(
-        self,
-        chat: ChatId,
-        name: str | None,
-        users: Sequence[UserId] | None,
-        now: datetime,
-        viewer: UserId,
-    ) -> ChatInfo:
-        """Renames and/or sets the member list; the chat as `viewer` then sees it. Raises
-        ChatNotFound, ChatNameTaken or UserNotFound."""
+    def member_ids(self, chat: ChatId) -> list[UserId]: ...
+
+    def members_by_seniority(self, chat: ChatId) -> list[Member]:
+        """The chat's members, longest-standing first."""
         ...
 
-    async def leave_chat(self, chat: ChatId, user: UserId) -> None:
-        """Removes the member; ownership passes to the longest-standing member left, and a
-        chat nobody is left in is deleted."""
+    def add_members(self, chat: ChatId, users: Sequence[UserId], now: datetime) -> None: ...
+
+    def remove_members(self, chat: ChatId, users: Collection[UserId]) -> None: ...
+
+    def delete_chat(self, chat: ChatId) -> None:
+        """The chat, its members and its messages."""
         ...
 
-    async def delete_chat(self, chat: ChatId) -> None:
-        """The chat with its messages and memberships, in one transaction."""
+    def mark_read(self, chat: ChatId, user: UserId, seq: int) -> int:
+        """Moves the marker to min(seq, the chat's last seq) if that is forward; the marker."""
         ...
 
-    async def mark_read(self, chat: ChatId, user: UserId, seq: int) -> ChatInfo:
-        """Moves the user's read marker forward to `seq` (at most the last seq); the chat as
-        the user then sees it."""
+    def chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
+
+    # Messages
+    def insert_messages(self, sends: Sequence[Send]) -> list[Message | None]:
+        """Appends each send whose author is a member and not blocked (None for the others),
+        with the chat's next seq and its time (max of the chat's last and `now`: it never goes
+        back), moving the author's read marker to it."""
         ...
 
-
-class MessageStore(Protocol):
-    async def post_message(self, chat: ChatId, author: UserId, text: str, now: datetime) -> Message:
-        """Appends to the chat's history, moves its activity time and the author's read marker,
-        in one transaction. Raises ChatNotFound, UserNotFound, UserBlocked or NotAMember."""
+    def refusal(self, chat: ChatId, author: UserId) -> ChatdError:
+        """Why a send was refused: ChatNotFound, UserNotFound, UserBlocked or NotAMember."""
         ...
 
-    async def post_direct(self, author: UserId, to: UserId, text: str, now: datetime) -> Message:
-        """Sends to the private chat of the pair, created in the same transaction on first use
-        (never two for one pair). Raises UserNotFound or UserBlocked."""
+    def edit_message(self, message: MessageId, text: str, now: datetime) -> Message | None:
+        """The edited message; None if there is none, or it is a tombstone."""
         ...
 
-    async def messages_document(self, chat: ChatId, page: Page) -> bytes:
-        """One page of history without tombstones, oldest first, as a JSON array of
-        {id, chat, author, text, created_at}. Raises ChatNotFound or MessageNotFound (cursor)."""
+    def tombstone(self, message: MessageId, now: datetime) -> ChatId | None:
+        """Empties the message; its chat, or None if it was a tombstone already."""
         ...
 
-    def history_documents(self, chat: ChatId, batch: int) -> AsyncIterator[bytes]:
-        """The whole history (no tombstones) up to the chat's last message when iteration
-        starts, oldest first, as JSON arrays of the Avito API's messages, each of at most
-        `batch` messages and none empty. ChatNotFound is raised when the first is asked for."""
+    # Housekeeping
+    def record_reply(self, receipt: Receipt, reply: Reply) -> bool:
+        """Records the key with its reply; False (nothing written) when a live record holds it."""
         ...
 
-    async def history_page(self, chat: ChatId, page: SeqPage) -> list[Message]:
-        """Up to page.limit messages by seq, tombstones included, oldest first: just after
-        after_seq if given, else the newest (just before before_seq if given)."""
-        ...
+    def prune_changes(self, before: datetime) -> int: ...
 
-    async def find_message(self, message: MessageId) -> Message | None: ...
-
-    async def edit_message(self, message: MessageId, text: str, now: datetime) -> Message: ...
-
-    async def delete_message(self, message: MessageId, now: datetime) -> None: ...
+    def purge_idempotency_keys(self, before: datetime) -> int: ...
 
 
-class IdempotencyStore(Protocol):
-    async def find_idempotency_record(
-        self, user: UserId, key: str, expired_before: datetime
-    ) -> IdempotencyRecord | None:
-        """The live record of the user's key, if any."""
-        ...
+@dataclass(frozen=True)
+class Batched(Generic[I, T]):
+    """A write whose requests that wait together run as one call: `run(tx, items)` answers each
+    item with its result and changes, or the error that refused it alone. The store takes one
+    item per request; the group commit merges them."""
 
-    async def keep_idempotency_record(
-        self, receipt: Receipt, reply: Reply
-    ) -> IdempotencyRecord | None:
-        """Records the reply of a request that wrote nothing (a refusal); None when recorded,
-        else the live record that holds the key."""
-        ...
-
-    async def purge_idempotency_keys(self, before: datetime) -> int: ...
+    run: Callable[[Transaction, Sequence[I]], list[Written[T] | ChatdError]]
 
 
 class ChangeLog(Protocol):
+    """The change log as the real-time hub and streams read it (storage/store.py's
+    SqlChangeLog)."""
+
     async def read_log(self, after: int, limit: int) -> LogPage:
         """Up to `limit` changes after `after`, whoever they are for, oldest first."""
         ...
@@ -217,16 +198,97 @@ class ChangeLog(Protocol):
 
     async def user_chat_ids(self, user: UserId) -> list[ChatId]: ...
 
-    async def prune_changes(self, before: datetime) -> int:
-        """Forgets a batch of the oldest changes logged before `before`; how many."""
+
+class Store(ChangeLog, Protocol):
+    """Everything the core stores and reads."""
+
+    @overload
+    async def write(self, receipt: Receipt | None, work: Batched[I, T], item: I, /) -> T: ...
+
+    @overload
+    async def write(
+        self,
+        receipt: Receipt | None,
+        work: Callable[Concatenate[Transaction, P], Written[T]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T: ...
+
+    async def write(self, receipt: Receipt | None, work: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Runs `work` in the database's group commit: in one transaction with its change log
+        entries and, given a receipt that wants it, the request's key and rendered reply.
+        Publishes the changes once committed. Raises what `work` raises (nothing written), or
+        IdempotencyKeyInUse when a request with the same key committed first."""
+        ...
+
+    # Accounts
+    async def get_account(self, user: UserId) -> Account:
+        """Raises UserNotFound."""
+        ...
+
+    async def find_account(self, username_key: str) -> Account | None: ...
+
+    async def accounts_by_id(self, ids: Sequence[UserId]) -> list[Account]:
+        """The accounts among `ids`, in id order; ids of nobody are left out."""
+        ...
+
+    async def list_accounts(self, key_prefix: str = "", limit: int | None = None) -> list[Account]:
+        """Accounts whose username key starts with `key_prefix` (taken literally: `%` and `_`
+        are no wildcards), ordered by the key; all of them when `limit` is None."""
+        ...
+
+    async def find_credentials(self, username_key: str) -> Credentials | None: ...
+
+    async def find_caller(self, token_hash: str, now: datetime) -> Caller | None:
+        """The token's owner, if the token is unexpired and its owner not blocked."""
+        ...
+
+    # Chats
+    async def user_chats_document(self, user: UserId) -> bytes:
+        """The user's chats as the Avito API's JSON array of {id, name, users, created_at,
+        last_message_at}, latest activity first (ties: higher id first), joined from what the
+        writes stored (core/documents.py). Raises UserNotFound."""
+        ...
+
+    async def chat_infos(
+        self, viewer: UserId, *, everyone: bool, limit: int, after: ChatListCursor | None
+    ) -> list[ChatInfo]:
+        """Chats as `viewer` sees them, latest activity first: theirs, or all (`everyone`)."""
+        ...
+
+    async def find_chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
+
+    # Messages
+    async def messages_document(self, chat: ChatId, page: Page) -> bytes:
+        """One page of history without tombstones, oldest first, as the Avito API's JSON array
+        of {id, chat, author, text, created_at}. Raises ChatNotFound or MessageNotFound
+        (cursor)."""
+        ...
+
+    def history_documents(self, chat: ChatId, batch: int) -> AsyncIterator[bytes]:
+        """The whole history (no tombstones) up to the chat's last message when iteration
+        starts, oldest first, as JSON arrays of the Avito API's messages, each of at most
+        `batch` messages and none empty. ChatNotFound is raised when the first is asked for."""
+        ...
+
+    async def history_page(self, chat: ChatId, page: SeqPage) -> list[Message]:
+        """Up to page.limit messages by seq, tombstones included, oldest first: just after
+        after_seq if given, else the newest (just before before_seq if given)."""
+        ...
+
+    async def find_message(self, message: MessageId) -> Message | None: ...
+
+    # Idempotency keys
+    async def find_idempotency_record(
+        self, user: UserId, key: str, expired_before: datetime
+    ) -> IdempotencyRecord | None:
+        """The live record of the user's key, if any."""
         ...
 
 
 class Notifier(Protocol):
-    """Told after each commit which topics (core/events.py) got changes, up to which pos."""
+    """Told after each commit which topics (core/events.py) got changes, up to which pos.
+    Never waits: it is called on the event loop as the commit's callers are answered."""
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None: ...
-
-
-class Store(AccountStore, ChatStore, MessageStore, IdempotencyStore, ChangeLog, Protocol):
-    """Everything the core stores."""
+    def publish(self, topics: Iterable[str], pos: int) -> None: ...

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from chatd.core import events
 from chatd.core.events import ChatState, LogEntry, LogPage, StreamEvent
 from chatd.core.models import ChatId, ChatInfo, UserId
-from chatd.core.ports import Store
+from chatd.core.ports import ChangeLog
 
 PAGE = 200
 
@@ -39,7 +39,7 @@ class ResyncRequired(Exception):
         self.pos = pos
 
 
-async def start_position(store: Store, requested: int | None) -> int:
+async def start_position(store: ChangeLog, requested: int | None) -> int:
     """Where a stream starts: right after `requested`, or at the log's end when None. Raises
     ResyncRequired when `requested` was pruned or never given out."""
     last, pruned = await store.change_positions()
@@ -50,7 +50,7 @@ async def start_position(store: Store, requested: int | None) -> int:
     return requested
 
 
-async def read_page(store: Store, audience: Audience, after: int) -> LogPage:
+async def read_page(store: ChangeLog, audience: Audience, after: int) -> LogPage:
     """The user's next changes after `after`, oldest first. Raises ResyncRequired when the log
     was pruned past `after` meanwhile (never a partial replay)."""
     page = await store.read_user_log(audience.user, after, PAGE, everyone=audience.moderator)

@@ -7,10 +7,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from chatd.core import clock
+from chatd.core import clock, writes
 from chatd.core.errors import InvalidInput
 from chatd.core.models import Account, UserId
-from chatd.core.ports import Store
+from chatd.core.ports import NewUser, Store
 
 USERNAME_MAX = 64
 LOOKUP_LIMIT_DEFAULT = 10
@@ -63,7 +63,9 @@ def username_key(username: str) -> str:
 async def add_user(store: Store, username: str) -> UserId:
     """Registers a user. Raises InvalidInput or UsernameTaken."""
     name = check_name(username, field="username", max_length=USERNAME_MAX)
-    return await store.add_user(name, username_key(name), clock.now())
+    return await store.write(
+        None, writes.do_add_user, NewUser(name, username_key(name), clock.now())
+    )
 
 
 async def find_users(

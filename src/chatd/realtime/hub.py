@@ -29,7 +29,7 @@ from typing import Protocol
 
 from chatd.core import events, stream
 from chatd.core.events import ChatState, LogEntry, LogPage
-from chatd.core.ports import Store
+from chatd.core.ports import ChangeLog
 from chatd.realtime.broker import ALL, Broker
 from chatd.realtime.publisher import Publisher
 
@@ -72,7 +72,7 @@ class PageContext:
 
 
 class Hub:
-    def __init__(self, broker: Broker, store: Store, sweep_every: float) -> None:
+    def __init__(self, broker: Broker, store: ChangeLog, sweep_every: float) -> None:
         self.broker = broker
         self._store = store
         self._sweep_every = sweep_every
@@ -111,7 +111,7 @@ class Hub:
 
     # After each commit (the store's Notifier)
 
-    async def publish(self, topics: Iterable[str], pos: int) -> None:
+    def publish(self, topics: Iterable[str], pos: int) -> None:
         """Tells this instance's streams and, through the broker, the other instances', that
         `pos` was logged under `topics`. Never waits for the broker."""
         self.publisher.offer(topics, pos)

@@ -1,4 +1,4 @@
-"""Users and their tokens."""
+"""Users and their tokens, as read (core/writes.py decides their writes)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from chatd.core import events
 from chatd.core.errors import UserNotFound
-from chatd.core.events import Change, Written
 from chatd.core.models import Account, Caller, Credentials, UserId
+from chatd.storage.dialects import Dialect
 from chatd.storage.lookups import chunks
 from chatd.storage.tables import auth_tokens, users
 
@@ -57,21 +56,6 @@ def find_credentials(conn: sa.Connection, username_key: str) -> Credentials | No
     )
 
 
-def update_user(conn: sa.Connection, /, user: UserId, **values: object) -> None:
-    done = conn.execute(users.update().where(users.c.id == user).values(**values))
-    if done.rowcount == 0:
-        raise UserNotFound([user])
-
-
-def add_token(
-    conn: sa.Connection, user: UserId, token_hash: str, now: datetime, expires_at: datetime
-) -> None:
-    conn.execute(
-        auth_tokens.insert(),
-        {"user_id": user, "token_hash": token_hash, "created_at": now, "expires_at": expires_at},
-    )
-
-
 _FIND_CALLER = (
     sa.select(users.c.id, users.c.role, auth_tokens.c.id.label("token_id"))
     .join(users, users.c.id == auth_tokens.c.user_id)
@@ -89,34 +73,13 @@ def find_caller(conn: sa.Connection, token_hash: str, now: datetime) -> Caller |
     return None if row is None else Caller(row.id, row.role, row.token_id)
 
 
-def set_blocked(conn: sa.Connection, user: UserId, blocked_at: datetime | None) -> Written[None]:
-    update_user(conn, user, blocked_at=blocked_at)
-    if blocked_at is None:
-        return Written(None, [])
-    # Unblocking must not revive tokens that may be why the account was blocked.
-    conn.execute(auth_tokens.delete().where(auth_tokens.c.user_id == user))
-    # Closes the user's open streams.
-    return Written(None, [Change(events.USER_BLOCKED, None, user)])
-
-
-def set_role(conn: sa.Connection, user: UserId, role: str) -> Written[None]:
-    update_user(conn, user, role=role)
-    # A moderator's open streams hear every chat: they must learn that this one no longer does.
-    return Written(None, [Change(events.USER_ROLE, None, user)])
-
-
-def delete_token(conn: sa.Connection, token_id: int) -> None:
-    conn.execute(auth_tokens.delete().where(auth_tokens.c.id == token_id))
-
-
-def list_accounts(conn: sa.Connection, key_prefix: str, limit: int | None) -> list[Account]:
+def list_accounts(
+    conn: sa.Connection, sql: Dialect, key_prefix: str, limit: int | None
+) -> list[Account]:
     """Accounts whose username key starts with `key_prefix` (LIKE wildcards in it are literal),
     in code point order of the key on both databases."""
     key = users.c.username_key
-    # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the code
-    # point order SQLite's default BINARY collation uses.
-    order = key.collate("C") if conn.dialect.name == "postgresql" else key
-    query = sa.select(*_ACCOUNT_COLUMNS).order_by(order).limit(limit)
+    query = sa.select(*_ACCOUNT_COLUMNS).order_by(sql.code_point_order(key)).limit(limit)
     if key_prefix:
         query = query.where(key.startswith(key_prefix, autoescape=True))
     return [Account(*row) for row in conn.execute(query)]

@@ -18,59 +18,40 @@ import sqlalchemy as sa
 from chatd.core import events
 from chatd.core.events import Change, ChatState, LogEntry, LogPage, Membership
 from chatd.core.models import ChatId, Message, UserId
-from chatd.storage import chats, sqlite_hot
-from chatd.storage.history import MESSAGE_COLUMNS
+from chatd.storage import chats
+from chatd.storage.dialects import Dialect
+from chatd.storage.messages import MESSAGE_COLUMNS
 from chatd.storage.tables import change_log, changes, chat_members, messages
 
-_BUMP = (
-    change_log.update()
-    .where(change_log.c.id == 1)
-    .values(last_pos=change_log.c.last_pos + sa.bindparam("count", type_=sa.BigInteger))
-    .returning(change_log.c.last_pos)
-)
+_LOG_BUMP = "UPDATE change_log SET last_pos = last_pos + $1 WHERE id = 1 RETURNING last_pos"
+_LOG_INSERT = """
+INSERT INTO changes (pos, type, chat_id, user_id, message_id, seq, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+# A member hears of the chat's changes logged after they joined.
+_JOINED = "UPDATE chat_members SET joined_pos = $1 WHERE chat_id = $2 AND user_id = $3"
 
 
-def append(conn: sa.Connection, logged: Sequence[Change], now: datetime) -> int | None:
+def append(
+    conn: sa.Connection, sql: Dialect, logged: Sequence[Change], now: datetime
+) -> int | None:
     """Logs the changes with consecutive positions; the last one (None when there are none).
     Call it last in a transaction: it takes the log's lock until commit."""
     if not logged:
         return None
-    if conn.dialect.name == "sqlite":
-        return sqlite_hot.append(conn, logged, now)
-    last = int(conn.execute(_BUMP, {"count": len(logged)}).scalar_one())
+    last = int(sql.execute(conn, _LOG_BUMP, (len(logged),))[0][0])
     first = last - len(logged) + 1
-    rows = [
-        {
-            "pos": first + i,
-            "type": change.type,
-            "chat_id": change.chat,
-            "user_id": change.user,
-            "message_id": change.message,
-            "seq": change.seq,
-            "created_at": now,
-        }
-        for i, change in enumerate(logged)
-    ]
-    conn.execute(changes.insert(), rows)
+    at = sql.time(now)
+    rows = [(first + i, c.type, c.chat, c.user, c.message, c.seq, at) for i, c in enumerate(logged)]
+    sql.executemany(conn, _LOG_INSERT, rows)
     joined = [
-        {"pos": row["pos"], "chat": row["chat_id"], "user": row["user_id"]}
-        for row in rows
-        if row["type"] in events.JOINS and row["user_id"] is not None
+        (pos, chat, user)
+        for pos, type_, chat, user, *_rest in rows
+        if type_ in events.JOINS and user is not None
     ]
     if joined:
-        conn.execute(_JOINED, joined)
+        sql.executemany(conn, _JOINED, joined)
     return last
-
-
-# A member hears of the chat's changes logged after they joined.
-_JOINED = (
-    chat_members.update()
-    .where(
-        chat_members.c.chat_id == sa.bindparam("chat"),
-        chat_members.c.user_id == sa.bindparam("user"),
-    )
-    .values(joined_pos=sa.bindparam("pos"))
-)
 
 
 def positions(conn: sa.Connection) -> tuple[int, int]:

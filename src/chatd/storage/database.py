@@ -4,10 +4,10 @@ The store writes its queries as plain synchronous functions of a SQLAlchemy `Con
 `Database` decides how to run them:
 
 - SQLite: reads run inline on the event loop (an indexed read takes ~0.1 ms of C; handing it
-  to a thread costs more than that), and writes run on one dedicated writer thread, because
-  SQLite has one writer at a time anyway: writes queue there instead of spinning on
-  SQLITE_BUSY, their fsync never blocks the event loop, and the writes waiting together share
-  one transaction and one fsync (storage/groupcommit.py).
+  to a thread costs more than that), and write transactions run on one dedicated writer
+  thread, because SQLite has one writer at a time anyway: their fsync never blocks the event
+  loop. The writes waiting together share one transaction and one fsync: the group commit
+  (storage/groupcommit.py) runs over `write` on both databases.
 - PostgreSQL: the same functions run through `run_sync` over asyncpg, reads in autocommit (no
   BEGIN/ROLLBACK round trips), writes in a transaction, from a bounded pool. A write that loses
   a deadlock or a serialization conflict is run again (it was rolled back whole): the client
@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from chatd.config import Settings
 from chatd.core.errors import Unavailable
+from chatd.storage.dialects import Dialect
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -89,7 +90,7 @@ class Statement:
 
 
 class Database(Protocol):
-    dialect: str
+    sql: Dialect  # what differs between the databases (storage/dialects.py)
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         """The first column of the first row of one read-only statement (None if no row), run

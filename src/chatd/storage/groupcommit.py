@@ -1,175 +1,229 @@
-"""Group commit for SQLite: the one writer thread commits every write waiting for it at once.
+"""Group commit: every write waiting when the database is free goes in one transaction.
 
-A durable commit costs an fsync (synchronous=FULL), a few hundred microseconds to milliseconds,
-far more than a write's statements. The writer thread takes every job queued while it was busy,
-runs each in a SAVEPOINT of one transaction, commits once, and only then answers each job: every
-acknowledged write is durable, one failing job (its savepoint rolled back) never fails the
-others, and a lone write on an idle server commits at once (nothing waits for a timer).
+A durable commit costs an fsync (SQLite's synchronous=FULL, PostgreSQL's WAL flush), a few
+hundred microseconds to milliseconds, far more than a write's statements; and a send holds its
+chat's row lock until it commits, so one message per transaction is a convoy on a busy chat.
+Here every write of both databases goes the same way:
 
-A group is answered with one wake-up of the event loop, not one per job: concurrent futures
-wrapped for asyncio cost a lock, a condition and a self-pipe write each, ~12% of the server's
-CPU under a send load (py-spy).
+    store.write(receipt, do_x, ...)       queued here as a job; a lone write on an idle server
+                                          starts at once (nothing waits for a timer)
+    run_group(conn, sql, jobs)            ONE transaction (the database's `write`: SQLite's one
+                                          writer thread, or a PostgreSQL connection):
+        do_x(tx, ...) per job             each in a SAVEPOINT, so a refusal undoes its job alone;
+                                          batched writes (sends, new users) of the group run as
+                                          ONE call (one statement on PostgreSQL)
+        receipt recorded                  with the job's rendered reply, in its savepoint
+        listing entries rewritten         for the chats the group named, created or changed
+        changes.append(...)               the group's changes, last (the log's lock)
+    COMMIT
+    notifier.publish(topics, last_pos)    then each job's caller is answered: one wake-up
 
-When the storage refuses (disk full, files read-only, an I/O error) the group is rolled back
-whole (SQLite may already have rolled it back itself) and every job is answered with the error
-`unavailable` makes of it (503, logged once in a while by the caller); the writer goes on, and
-the first group after the storage is back commits.
+One group is in the database at a time: the next is made of what queued meanwhile. A group that
+fails as a whole on something other than a refusal (a database error) is run again job by job,
+each in its own transaction, so only the faulty one fails; an outage (Unavailable) or a commit
+cut off (OutcomeUnknown) is every job's answer, and nothing is run again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
-import sqlite3
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from chatd.storage.sqlite_hot import driver
+from chatd.core import clock, events
+from chatd.core.errors import ChatdError, IdempotencyKeyInUse, OutcomeUnknown, Unavailable
+from chatd.core.events import Change, Written
+from chatd.core.idempotency import Receipt, Reply
+from chatd.core.ports import Batched, Notifier
+from chatd.storage import changes, chats
+from chatd.storage.database import Database
+from chatd.storage.dialects import Dialect
+from chatd.storage.transaction import SqlTransaction
 
 log = logging.getLogger("chatd.storage")
-T = TypeVar("T")
-MAX_BATCH = 256  # bounds one transaction's size, and how long its first job waits for it
+MAX_GROUP = 256  # bounds one transaction's size, and how long its first job waits for it
 
-_STOP = object()
-
-# Primary result codes that say the storage refuses, whatever the statement: the file system
-# is full, the files or the file system are read-only, an I/O error, a file that cannot be
-# opened, the write lock still held by another process after busy_timeout.
-_STORAGE_FAULTS = frozenset(
-    {
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_READONLY,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_BUSY,
-    }
-)
+# What rewrites a chat's stored listing entry (core/documents.py): every write that creates,
+# renames or changes the members of a chat logs one of these, addressed to the chat.
+_LISTED = frozenset({events.CHAT_CREATED, events.CHAT_UPDATED})
 
 
-def storage_fault(exc: BaseException) -> bool:
-    """Whether `exc` (sqlite3's, or SQLAlchemy's wrapping of it) says the storage refuses, not
-    that anything is wrong with the statement."""
-    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-    code = getattr(error, "sqlite_errorcode", None)
-    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAULTS
+class Job:
+    __slots__ = ("args", "future", "kwargs", "receipt", "work")
 
-
-class _Job:
-    __slots__ = ("args", "future", "kwargs", "loop", "work")
-
-    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        receipt: Receipt | None,
+        work: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.receipt = receipt if receipt is not None and receipt.wants_record() else None
         self.work = work
         self.args = args
         self.kwargs = kwargs
-        self.loop = asyncio.get_running_loop()
-        self.future: asyncio.Future[Any] = self.loop.create_future()
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def merges_with(self, other: Job) -> bool:
+        """Whether the two run as one call of a batched write."""
+        return (
+            isinstance(self.work, Batched)
+            and other.work is self.work
+            and self.receipt is None
+            and other.receipt is None
+        )
 
 
-Outcome = tuple[_Job, Any, BaseException | None]
+class Answer(NamedTuple):
+    job: Job
+    result: Any
+    error: BaseException | None
+    reply: Reply | None
 
 
-def _settle(outcomes: list[Outcome]) -> None:
-    """On the event loop: answers the jobs of one group (those whose caller still waits)."""
-    for job, result, error in outcomes:
-        if job.future.cancelled():
-            continue
-        if error is None:
-            job.future.set_result(result)
+class Group(NamedTuple):
+    answers: list[Answer]
+    topics: set[str]
+    last_pos: int | None
+
+
+def run_group(conn: sa.Connection, sql: Dialect, jobs: Sequence[Job]) -> Group:
+    """The jobs in the caller's transaction, as the module's docstring says. Raises what a lone
+    job raises (the transaction is then rolled back whole), or any error that is not a refusal.
+    """
+    tx = SqlTransaction(conn, sql)
+    guarded = len(jobs) > 1
+    answers: list[Answer] = []
+    logged: list[Change] = []
+    for segment in _segments(jobs):
+        if guarded:
+            sql.execute(conn, "SAVEPOINT job")
+        try:
+            results = _run(tx, segment)
+        except ChatdError as refused:
+            if not guarded:
+                raise
+            sql.execute(conn, "ROLLBACK TO SAVEPOINT job")
+            results = [(refused, None)] * len(segment)
+        if guarded:
+            sql.execute(conn, "RELEASE SAVEPOINT job")
+        for job, (result, reply) in zip(segment, results, strict=True):
+            if isinstance(result, Written):
+                logged += result.changes
+                answers.append(Answer(job, result.result, None, reply))
+            else:
+                answers.append(Answer(job, None, result, None))
+    listed = {c.chat for c in logged if c.type in _LISTED and c.user is None and c.chat}
+    if listed:
+        chats.refresh_heads(conn, listed)
+    last_pos = changes.append(conn, sql, logged, clock.now())
+    return Group(answers, {c.topic for c in logged}, last_pos)
+
+
+def _segments(jobs: Sequence[Job]) -> list[list[Job]]:
+    """The jobs in order, consecutive batched jobs of the same write merged."""
+    segments: list[list[Job]] = []
+    for job in jobs:
+        if segments and segments[-1][0].merges_with(job):
+            segments[-1].append(job)
         else:
-            job.future.set_exception(error)
+            segments.append([job])
+    return segments
 
 
-class GroupCommitWriter:
-    def __init__(
-        self, engine: sa.Engine, unavailable: Callable[[Exception], Exception] = lambda e: e
-    ) -> None:
-        """`unavailable` makes the error each job of a group gets when the storage refuses it
-        (called once per job, on this thread)."""
-        self._engine = engine
-        self._unavailable = unavailable
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="chatd-sqlite-writer", daemon=True)
-        self._thread.start()
-        self.batches = 0  # for tests and the bench: how many commits, for how many jobs
+def _run(
+    tx: SqlTransaction, segment: list[Job]
+) -> list[tuple[Written[Any] | ChatdError, Reply | None]]:
+    first = segment[0]
+    if isinstance(first.work, Batched):
+        done = first.work.run(tx, [job.args[0] for job in segment])
+    else:
+        done = [first.work(tx, *first.args, **first.kwargs)]
+    if first.receipt is None:
+        return [(result, None) for result in done]
+    (result,) = done
+    if isinstance(result, ChatdError):
+        raise result  # refused: the request's reply is recorded later, on its own
+    assert first.receipt.render is not None
+    reply = first.receipt.render(result.result)
+    if not tx.record_reply(first.receipt, reply):
+        raise IdempotencyKeyInUse(first.receipt.key)  # rolls the job back
+    return [(result, reply)]
+
+
+class GroupCommit:
+    def __init__(self, db: Database, notifier: Notifier | None) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._waiting: list[Job] = []
+        self._running: asyncio.Task[None] | None = None
+        self.groups = 0  # for tests and the bench: how many transactions, for how many jobs
         self.jobs = 0
 
-    async def submit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Runs `work(conn, *args, **kwargs)` in the next group's transaction; returns once that
-        transaction has committed."""
-        job = _Job(work, args, kwargs)
-        self._jobs.put(job)
-        result: T = await job.future
-        return result
+    async def submit(self, job: Job) -> Any:
+        """Queues the job; its result once its group has committed (and been published)."""
+        self._waiting.append(job)
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._drain())
+        # A caller who leaves does not undo its write: it is answered to nobody.
+        return await asyncio.shield(job.future)
 
-    def close(self) -> None:
-        self._jobs.put(_STOP)
-        self._thread.join()
+    async def close(self) -> None:
+        """Waits for the writes already queued to be committed and answered."""
+        while self._running is not None and not self._running.done():
+            await asyncio.shield(self._running)
 
-    def _run(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stop = True
-                    break
-                batch.append(job)
-            # A job whose caller gave up before it started is dropped (reading a future's state
-            # from this thread is a plain attribute read); the rest run and commit whatever
-            # their callers do next.
-            self._commit([job for job in batch if not job.future.cancelled()])
-            if stop:
-                return
+    async def _drain(self) -> None:
+        while self._waiting:
+            jobs = self._waiting[:MAX_GROUP]
+            del self._waiting[:MAX_GROUP]
+            try:
+                await self._commit(jobs)
+            except Exception as exc:  # never leave a caller waiting
+                log.exception("a group of %d writes failed", len(jobs))
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
 
-    def _commit(self, batch: list[_Job]) -> None:
-        if not batch:
-            return
+    async def _commit(self, jobs: list[Job]) -> None:
         try:
-            outcomes = self._group(batch)
-        except Exception as exc:  # the group, or its commit, failed: nothing of it is durable
-            if storage_fault(exc):
-                outcomes = [(job, None, self._unavailable(exc)) for job in batch]
+            group = await self._db.write(run_group, self._db.sql, jobs)
+        except ChatdError as exc:
+            if isinstance(exc, Unavailable | OutcomeUnknown) or len(jobs) == 1:
+                # The database is away (logged there), or the commit was cut off and may have
+                # happened, or a lone write was refused: every job hears so; none runs again.
+                for job in jobs:
+                    job.future.set_exception(exc)
+                return
+            await self._one_by_one(jobs)
+            return
+        except Exception:
+            if len(jobs) == 1:
+                raise
+            log.info(
+                "a group of %d writes failed in the database: running them one by one", len(jobs)
+            )
+            await self._one_by_one(jobs)
+            return
+        self.groups += 1
+        self.jobs += len(jobs)
+        if group.last_pos is not None and self._notifier is not None:
+            self._notifier.publish(group.topics, group.last_pos)
+        for job, result, error, reply in group.answers:
+            if job.receipt is not None and reply is not None:
+                job.receipt.reply = reply
+            if error is None:
+                job.future.set_result(result)
             else:
-                log.exception("a group commit of %d writes failed", len(batch))
-                outcomes = [(job, None, exc) for job in batch]
-        else:
-            self.batches += 1
-            self.jobs += len(batch)
-        loops: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-        for outcome in outcomes:
-            loops.setdefault(outcome[0].loop, []).append(outcome)
-        for loop, answered in loops.items():
-            # A closed loop raises RuntimeError: nobody is left there to answer.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, answered)
+                job.future.set_exception(error)
 
-    def _group(self, batch: list[_Job]) -> list[Outcome]:
-        """Runs the jobs in one transaction, each in its savepoint, and commits; a failed commit
-        (or a storage fault in a job) rolls the transaction back as it leaves."""
-        outcomes: list[Outcome] = []
-        with self._engine.begin() as conn:
-            db = driver(conn)
-            for job in batch:
-                # On the driver: SQLAlchemy's savepoints cost more than the writes here.
-                db.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((job, job.work(conn, *job.args, **job.kwargs), None))
-                except Exception as exc:
-                    if storage_fault(exc):
-                        raise  # the whole group: SQLite may have rolled it back already
-                    db.execute("ROLLBACK TO job")  # this job's writes, not the others'
-                    outcomes.append((job, None, exc))
-                db.execute("RELEASE job")
-        return outcomes
+    async def _one_by_one(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            try:
+                await self._commit([job])
+            except Exception as exc:
+                log.exception("a write failed in the database")
+                job.future.set_exception(exc)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import IdempotencyRecord, UserId
+from chatd.storage.dialects import Dialect
 from chatd.storage.tables import idempotency_keys as keys
 
 
@@ -32,7 +32,7 @@ def find(
     return None if row is None else IdempotencyRecord(row.fingerprint, row.status_code, row.body)
 
 
-def record(conn: sa.Connection, receipt: Receipt, reply: Reply) -> bool:
+def record(conn: sa.Connection, sql: Dialect, receipt: Receipt, reply: Reply) -> bool:
     """Records the key with its reply; False (and nothing written) when a live record holds it."""
     status, body = reply
     values = {
@@ -43,7 +43,7 @@ def record(conn: sa.Connection, receipt: Receipt, reply: Reply) -> bool:
         "body": body,
         "created_at": receipt.created_at,
     }
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(keys)
+    insert = sql.insert(keys)
     # One statement either way: a twin's concurrent insert waits on the key, then finds it held.
     upsert = insert.values(values).on_conflict_do_update(
         index_elements=[keys.c.user_id, keys.c.key],

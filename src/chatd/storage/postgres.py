@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd.core.errors import OutcomeUnknown
 from chatd.storage.database import Outages, Statement, Work
+from chatd.storage.dialects import POSTGRES, Dialect
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,7 +37,7 @@ UNREACHABLE_FOR = 1.0  # seconds: Retry-After's value
 
 
 class PostgresDatabase:
-    dialect = "postgresql"
+    sql: Dialect = POSTGRES
 
     def __init__(self, url: sa.URL, pool_size: int) -> None:
         # Bounded on purpose: connections beyond a few per core only queue on row locks.

@@ -1,24 +1,57 @@
-"""SQLite in process: reads inline on the event loop, writes on one writer thread that commits
-in groups (storage/groupcommit.py). See storage/database.py for why."""
+"""SQLite in process: reads inline on the event loop, write transactions on one writer thread
+(the group commit, storage/groupcommit.py, hands it one group at a time). See
+storage/database.py for why.
+
+When the storage refuses (disk full, files read-only, an I/O error) the transaction is rolled
+back whole (SQLite may already have rolled it back itself) and answered with Unavailable (503,
+logged once in a while); the writer goes on, and the first transaction after the storage is
+back commits.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
 import sqlite3
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, pool
 
 from chatd.storage.database import Outages, Statement, Work, ensure_sqlite_directory
-from chatd.storage.groupcommit import GroupCommitWriter, storage_fault
+from chatd.storage.dialects import SQLITE, Dialect
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+# Primary result codes that say the storage refuses, whatever the statement: the file system
+# is full, the files or the file system are read-only, an I/O error, a file that cannot be
+# opened, the write lock still held by another process after busy_timeout.
+_STORAGE_FAULTS = frozenset(
+    {
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_BUSY,
+    }
+)
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """Whether `exc` (sqlite3's, or SQLAlchemy's wrapping of it) says the storage refuses, not
+    that anything is wrong with the statement."""
+    error = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_FAULTS
+
+
 class SqliteDatabase:
-    dialect = "sqlite"
+    sql: Dialect = SQLITE
 
     def __init__(self, url: sa.URL, synchronous: str) -> None:
         ensure_sqlite_directory(url)
@@ -56,7 +89,7 @@ class SqliteDatabase:
         self._read_conn: sa.Connection | None = None
         self._statements: dict[sa.Select[Any], Statement] = {}
         self._outages = Outages()
-        self.writer = GroupCommitWriter(
+        self.writer = Writer(
             self._writer, lambda exc: self._outages.unavailable(exc, "cannot be written")
         )
 
@@ -106,3 +139,55 @@ class SqliteDatabase:
         self.writer.close()
         self._reader.dispose()
         self._writer.dispose()
+
+
+_STOP = object()
+
+
+class Writer:
+    """The one thread that runs write transactions, one at a time, off the event loop (their
+    fsync never blocks it). A transaction's caller is answered with one wake-up of its loop."""
+
+    def __init__(
+        self, engine: sa.Engine, unavailable: Callable[[Exception], Exception] = lambda e: e
+    ) -> None:
+        """`unavailable` makes the error a transaction gets when the storage refuses it."""
+        self._engine = engine
+        self._unavailable = unavailable
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="chatd-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs `work(conn, *args, **kwargs)` in a transaction; returns once it has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, work, args, kwargs))
+        return await future
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not _STOP:
+            loop, future, work, args, kwargs = job
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                with self._engine.begin() as conn:  # commits, or rolls back as it leaves
+                    result = work(conn, *args, **kwargs)
+            except Exception as exc:
+                error = self._unavailable(exc) if storage_fault(exc) else exc
+            # A closed loop raises RuntimeError: nobody is left there to answer.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)

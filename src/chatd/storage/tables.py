@@ -109,6 +109,10 @@ chats = sa.Table(
     # A private chat's two members, lower id first: unique, so a pair never gets two chats.
     sa.Column("direct_low", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.Column("direct_high", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    # The Avito listing's entry as text, written by the writes that change it: the chat's name,
+    # members and creation time (`head`), and its last message time (core/documents.py).
+    sa.Column("head", sa.Text, nullable=False, server_default=""),
+    sa.Column("last_message_text", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("direct_low", "direct_high"),
     # A moderator's listing of every chat walks this index page by page.
     sa.Index(None, "last_message_at", "id"),
@@ -142,6 +146,8 @@ messages = sa.Table(
     sa.Column("edited_at", Timestamp),
     # A deleted message stays as a tombstone (empty text) so seqs stay gap-free.
     sa.Column("deleted_at", Timestamp),
+    # The Avito record after its id, written by the send and every edit (core/documents.py).
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),
     sqlite_autoincrement=True,

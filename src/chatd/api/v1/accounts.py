@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from chatd.api import render
 from chatd.api.auth import CallerDep, accounts_of
+from chatd.api.bodies import json_body
 from chatd.api.deps import store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import add_headers, client_address, limits_of
+from chatd.api.idempotency import ReceiptDep
+from chatd.api.ratelimit import client_address, limited, limits_of
 from chatd.api.replies import replies
-from chatd.api.schemas import NOT_BLANK, STORABLE, Id, patterns
+from chatd.api.schemas import NOT_BLANK, STORABLE, Id, openapi_body, patterns
 from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut, UserList
 from chatd.core import accounts as core_accounts
 from chatd.core import users as core_users
@@ -28,12 +30,15 @@ router = APIRouter(tags=["Accounts"])
     status_code=201,
     response_model=AccountOut,
     responses=error_responses(409, 429),
+    openapi_extra=openapi_body(Registration, component=True),
     summary="Register",
 )
-async def register(body: Registration, request: Request) -> Response:
-    await limits_of(request).hit(request, "registrations", client_address(request))
+@limited("registrations", by=client_address)
+async def register(
+    body: Annotated[Registration, json_body(Registration)], request: Request
+) -> Response:
     account = await accounts_of(request).register(body.username, body.password, body.email)
-    return add_headers(request, render.json(render.account(account), 201))
+    return render.json(render.account(account), 201)
 
 
 @router.post(
@@ -41,11 +46,12 @@ async def register(body: Registration, request: Request) -> Response:
     status_code=201,
     response_model=TokenOut,
     responses=error_responses(401, 403, 429),
+    openapi_extra=openapi_body(Login, component=True),
     summary="Log in: trade a username and password for a bearer token",
 )
-async def log_in(body: Login, request: Request) -> Response:
+@limited("logins", by=client_address)
+async def log_in(body: Annotated[Login, json_body(Login)], request: Request) -> Response:
     limits = limits_of(request)
-    await limits.hit(request, "logins", client_address(request))
     # Failures are counted per username too, so guessing one account's password is slow.
     name = username_key(body.username.strip())
     await limits.check("login_failures", name)
@@ -59,7 +65,7 @@ async def log_in(body: Login, request: Request) -> Response:
         "expires_at": render.timestamp(session.expires_at),
         "user": render.account(session.account),
     }
-    return add_headers(request, render.json(out, 201))
+    return render.json(out, 201)
 
 
 @router.delete(
@@ -69,8 +75,8 @@ async def log_in(body: Login, request: Request) -> Response:
     summary="Log out: revoke the token in use",
 )
 @replies(204)
-async def log_out(caller: CallerDep, request: Request) -> None:
-    await accounts_of(request).log_out(caller)
+async def log_out(caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
+    await accounts_of(request).log_out(caller, receipt)
 
 
 @router.get(
@@ -87,8 +93,8 @@ async def me(caller: CallerDep, request: Request) -> Response:
     summary="Block a user (moderators): their tokens stop working, they cannot log in or send",
 )
 @replies(204)
-async def block(user_id: Id, caller: CallerDep, request: Request) -> None:
-    await accounts_of(request).set_blocked(caller, user_id, blocked=True)
+async def block(user_id: Id, caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
+    await accounts_of(request).set_blocked(caller, user_id, True, receipt)
 
 
 @router.delete(
@@ -98,8 +104,8 @@ async def block(user_id: Id, caller: CallerDep, request: Request) -> None:
     summary="Unblock a user (moderators)",
 )
 @replies(204)
-async def unblock(user_id: Id, caller: CallerDep, request: Request) -> None:
-    await accounts_of(request).set_blocked(caller, user_id, blocked=False)
+async def unblock(user_id: Id, caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
+    await accounts_of(request).set_blocked(caller, user_id, False, receipt)
 
 
 @router.get(

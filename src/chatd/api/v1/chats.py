@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from chatd.api import render
 from chatd.api.auth import CallerDep
+from chatd.api.bodies import json_body
 from chatd.api.deps import store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import limits_of
+from chatd.api.idempotency import ReceiptDep
+from chatd.api.ratelimit import caller_id, limited
 from chatd.api.replies import replies
-from chatd.api.schemas import Id
+from chatd.api.schemas import Id, openapi_body
 from chatd.api.v1 import cursors
 from chatd.api.v1.schemas import (
     ChatChange,
@@ -64,12 +66,18 @@ async def list_chats(
     status_code=201,
     response_model=ChatOut,
     responses=error_responses(401, 404, 409, 429),
+    openapi_extra=openapi_body(NewChat, component=True),
     summary="Create a group chat owned by the caller",
 )
+@limited("chat_creations", by=caller_id)
 @replies(201, render.chat_info)
-async def create_chat(body: NewChat, caller: CallerDep, request: Request) -> ChatInfo:
-    await limits_of(request).hit(request, "chat_creations", str(caller.id))
-    return await chats.create_group(store_of(request), caller, body.name, body.users)
+async def create_chat(
+    caller: CallerDep,
+    body: Annotated[NewChat, json_body(NewChat)],
+    request: Request,
+    receipt: ReceiptDep,
+) -> ChatInfo:
+    return await chats.create_group(store_of(request), caller, body.name, body.users, receipt)
 
 
 @router.get(
@@ -97,14 +105,20 @@ async def show_chat(
     "/chats/{chat_id}",
     response_model=ChatOut,
     responses=error_responses(401, 403, 404, 409),
+    openapi_extra=openapi_body(ChatChange, component=True),
     summary="Rename a chat or set its members (owner or moderator)",
     description="The new members must include the chat's owner (else 400 `invalid_users`).",
 )
 @replies(200, render.chat_info)
 async def change_chat(
-    chat_id: Id, body: ChatChange, caller: CallerDep, request: Request
+    chat_id: Id,
+    caller: CallerDep,
+    body: Annotated[ChatChange, json_body(ChatChange)],
+    request: Request,
+    receipt: ReceiptDep,
 ) -> ChatInfo:
-    return await chats.update_chat(store_of(request), caller, chat_id, body.name, body.users)
+    store = store_of(request)
+    return await chats.update_chat(store, caller, chat_id, body.name, body.users, receipt)
 
 
 @router.post(
@@ -114,8 +128,8 @@ async def change_chat(
     summary="Leave a chat (an owner hands it to the longest-standing member)",
 )
 @replies(204)
-async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> None:
-    await chats.leave_chat(store_of(request), caller, chat_id)
+async def leave_chat(chat_id: Id, caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
+    await chats.leave_chat(store_of(request), caller, chat_id, receipt)
 
 
 @router.delete(
@@ -125,16 +139,25 @@ async def leave_chat(chat_id: Id, caller: CallerDep, request: Request) -> None:
     summary="Delete a chat with all its messages (owner or moderator)",
 )
 @replies(204)
-async def delete_chat(chat_id: Id, caller: CallerDep, request: Request) -> None:
-    await chats.delete_chat(store_of(request), caller, chat_id)
+async def delete_chat(
+    chat_id: Id, caller: CallerDep, request: Request, receipt: ReceiptDep
+) -> None:
+    await chats.delete_chat(store_of(request), caller, chat_id, receipt)
 
 
 @router.post(
     "/chats/{chat_id}/read",
     response_model=ChatOut,
     responses=error_responses(401, 403, 404),
+    openapi_extra=openapi_body(ReadMarker, component=True),
     summary="Mark everything up to seq as read",
 )
 @replies(200, render.chat_info)
-async def mark_read(chat_id: Id, body: ReadMarker, caller: CallerDep, request: Request) -> ChatInfo:
-    return await chats.mark_read(store_of(request), caller, chat_id, body.seq)
+async def mark_read(
+    chat_id: Id,
+    caller: CallerDep,
+    body: Annotated[ReadMarker, json_body(ReadMarker)],
+    request: Request,
+    receipt: ReceiptDep,
+) -> ChatInfo:
+    return await chats.mark_read(store_of(request), caller, chat_id, body.seq, receipt)

@@ -1,4 +1,5 @@
-"""The frames of the WebSocket stream (api/v1/stream.py), as JSON schemas for clients.
+"""The frames of the WebSocket stream (api/v1/stream.py): those the server sends, as JSON
+schemas for clients, and the two a client sends (`Auth`, `Ping`), read with api/bodies.py.
 
 docs/events/<type>.json is each event type's schema, generated from these models
 (`python -m chatd.api.v1.frames docs/events`); tests/realtime pin the files to the models and
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 from chatd.api.v1.schemas import ChatOut, MessageOut
 
@@ -138,6 +139,38 @@ CONTROL: dict[str, type[Frame]] = {
     "resync_required": ResyncRequired,
     "pong": Pong,
 }
+
+
+def position(value: Any) -> int | None:
+    """A stream position a client sends back (in the auth frame or as ?pos=): a JSON integer
+    or a string of its digits, in 0..2**63-1; ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError("must be a position this server gave out")
+    return value
+
+
+class ClientFrame(BaseModel):
+    """A frame a client sends: fields the server does not know are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Auth(ClientFrame):
+    """The first frame, unless the Authorization header authenticated the socket."""
+
+    type: Literal["auth"]
+    token: StrictStr = Field(min_length=1)
+    pos: Annotated[int | None, BeforeValidator(position)] = None
+
+
+class Ping(ClientFrame):
+    """The one frame a client sends after `ready` (browsers cannot send WebSocket pings)."""
+
+    type: Literal["ping"]
 
 
 def schemas() -> dict[str, bytes]:

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from chatd.api import render
 from chatd.api.auth import CallerDep
+from chatd.api.bodies import json_body
 from chatd.api.deps import settings_of, store_of
 from chatd.api.docs import error_responses
-from chatd.api.ratelimit import limits_of
+from chatd.api.idempotency import ReceiptDep
+from chatd.api.ratelimit import caller_id, limited
 from chatd.api.replies import replies
-from chatd.api.schemas import Id
+from chatd.api.schemas import Id, openapi_body
 from chatd.api.v1.schemas import MessageOut, MessagePage, NewMessage
 from chatd.core import messages
 from chatd.core.models import Message, SeqPage
@@ -51,8 +53,8 @@ async def history(
     return render.json(out)
 
 
-async def _hit_send_limit(request: Request, user: int) -> None:
-    await limits_of(request).hit(request, "sends", str(user))
+TextBody = Annotated[NewMessage, json_body(NewMessage)]
+_TEXT_BODY = openapi_body(NewMessage, component=True)
 
 
 @router.post(
@@ -60,13 +62,18 @@ async def _hit_send_limit(request: Request, user: int) -> None:
     status_code=201,
     response_model=MessageOut,
     responses=error_responses(401, 403, 404, 429),
+    openapi_extra=_TEXT_BODY,
     summary="Send a message to a chat",
 )
+@limited("sends", by=caller_id)
 @replies(201, render.message_v1)
-async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Message:
-    await _hit_send_limit(request, caller.id)
+async def send(
+    chat_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
+) -> Message:
     max_length = settings_of(request).max_text_length
-    return await messages.send(store_of(request), caller, chat_id, body.text, max_length=max_length)
+    return await messages.send(
+        store_of(request), caller, chat_id, body.text, max_length=max_length, receipt=receipt
+    )
 
 
 @router.post(
@@ -76,15 +83,16 @@ async def send(chat_id: Id, body: NewMessage, caller: CallerDep, request: Reques
     responses=error_responses(401, 403, 404, 429),
     summary="Send to a user in your private chat with them, created on first use",
     description="`user_id` is another user than the caller (else 400 `invalid_user`).",
+    openapi_extra=_TEXT_BODY,
 )
+@limited("sends", by=caller_id)  # one budget with send(): a direct message is a send too
 @replies(201, render.message_v1)
 async def send_direct(
-    user_id: Id, body: NewMessage, caller: CallerDep, request: Request
+    user_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
 ) -> Message:
-    await _hit_send_limit(request, caller.id)
     max_length = settings_of(request).max_text_length
     return await messages.send_direct(
-        store_of(request), caller, user_id, body.text, max_length=max_length
+        store_of(request), caller, user_id, body.text, max_length=max_length, receipt=receipt
     )
 
 
@@ -92,13 +100,16 @@ async def send_direct(
     "/messages/{message_id}",
     response_model=MessageOut,
     responses=error_responses(401, 403, 404, 409),
+    openapi_extra=_TEXT_BODY,
     summary="Edit a message (its author)",
 )
 @replies(200, render.message_v1)
-async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Request) -> Message:
+async def edit(
+    message_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
+) -> Message:
     max_length = settings_of(request).max_text_length
     return await messages.edit(
-        store_of(request), caller, message_id, body.text, max_length=max_length
+        store_of(request), caller, message_id, body.text, max_length=max_length, receipt=receipt
     )
 
 
@@ -109,5 +120,5 @@ async def edit(message_id: Id, body: NewMessage, caller: CallerDep, request: Req
     summary="Delete a message (its author or a moderator), leaving a tombstone",
 )
 @replies(204)
-async def delete(message_id: Id, caller: CallerDep, request: Request) -> None:
-    await messages.delete(store_of(request), caller, message_id)
+async def delete(message_id: Id, caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
+    await messages.delete(store_of(request), caller, message_id, receipt)

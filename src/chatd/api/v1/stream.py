@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatd.api import render
 from chatd.api.auth import bearer_token
+from chatd.api.bodies import parse
+from chatd.api.errors import BadRequest
+from chatd.api.v1.frames import Auth, ClientFrame, Ping, position
 from chatd.config import Settings
 from chatd.core import events, stream
 from chatd.core.accounts import Accounts
@@ -42,6 +44,8 @@ CLOSE_BLOCKED = 4003  # the user was blocked
 CLOSE_AUTH_TIMEOUT = 4008  # no auth frame in time
 CLOSE_TOO_SLOW = 4009  # the client did not read its events in time; it can resume
 CLOSE_SERVER_ERROR = 1011  # the server could not go on (its database is unreachable): resume
+
+REASON_MAX = 123  # bytes: what a close frame holds
 
 CLOSE_CODES = {
     CLOSE_UNAUTHENTICATED: "unauthenticated",
@@ -142,11 +146,8 @@ async def _authenticate(
         raw = await asyncio.wait_for(_receive_text(websocket), settings.ws_auth_timeout)
     except TimeoutError as exc:
         raise Closing(CLOSE_AUTH_TIMEOUT, "send an auth frame first") from exc
-    frame = _frame(raw)
-    token = frame.get("token")
-    if frame.get("type") != "auth" or not isinstance(token, str) or not token:
-        raise Closing(CLOSE_PROTOCOL, 'the first frame must be {"type": "auth", "token": ...}')
-    return await _caller(accounts, token), _pos(frame.get("pos"))
+    auth = _frame(raw, Auth)
+    return await _caller(accounts, auth.token), auth.pos
 
 
 async def _caller(accounts: Accounts, token: str) -> Caller:
@@ -166,24 +167,23 @@ async def _receive_text(websocket: WebSocket) -> str:
     return str(text)
 
 
-def _frame(raw: str) -> dict[str, Any]:
+F = TypeVar("F", bound=ClientFrame)
+
+
+def _frame(raw: str, model: type[F]) -> F:
+    """The frame read as HTTP bodies are (api/bodies.py), refused with the same message."""
     try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Closing(CLOSE_PROTOCOL, "frames are JSON objects") from exc
-    if not isinstance(frame, dict):
-        raise Closing(CLOSE_PROTOCOL, "frames are JSON objects")
-    return frame
+        return parse(raw, model, subject="frame")
+    except BadRequest as exc:
+        reason = exc.message.encode()[:REASON_MAX].decode(errors="ignore")
+        raise Closing(CLOSE_PROTOCOL, reason) from exc
 
 
-def _pos(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise Closing(CLOSE_PROTOCOL, "pos must be a position this server gave out")
-    return value
+def _pos(value: str | None) -> int | None:
+    try:
+        return position(value)
+    except ValueError as exc:
+        raise Closing(CLOSE_PROTOCOL, f"pos {exc}") from exc
 
 
 async def _stream(
@@ -235,7 +235,5 @@ async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
     """Reads what the client sends after `ready`: pings (browsers cannot send WebSocket pings),
     until it disconnects."""
     while True:
-        frame = _frame(await _receive_text(websocket))
-        if frame.get("type") != "ping":
-            raise Closing(CLOSE_PROTOCOL, 'after "ready" a client sends only {"type": "ping"}')
+        _frame(await _receive_text(websocket), Ping)
         await outbox.frame({"type": "pong"})

@@ -1,0 +1,45 @@
+"""The Avito API's records as JSON, written by the writes that change them and only concatenated
+by the reads.
+
+A listing formatted on every read spent most of its time formatting (`messages/get` of 100:
+~55 µs of a ~160 µs statement on times alone; `chats/get` of 100 chats: a member list and two
+times per chat, ~270 µs): docs/decisions.md §22. So each message keeps its record, and each chat
+its listing entry, as text, and a read is one index range whose rows are joined by the database:
+
+    message     '{"id":' || id || ',' || body         body: message_body(...)
+    chat        '{"id":' || id || ',' || head || ',"last_message_at":"' || last_message_text || '"}'
+
+The id is left out of the stored text because it is only known once the row is inserted; the
+last message time because every send moves it (a send writes `last_message_text`, never the
+head). Everything here is orjson's JSON, so the stored records read exactly as api/render.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import orjson
+
+from chatd.core.clock import rfc3339
+from chatd.core.models import ChatId, UserId
+
+
+def message_body(chat: ChatId, author: UserId, text: str, created_at: str) -> str:
+    """An Avito message record after its id: `"chat":..,"author":..,"text":..,"created_at":..}`
+    (`created_at` already as rfc3339 text: a batch of sends formats its time once)."""
+    record = {"chat": chat, "author": author, "text": text, "created_at": created_at}
+    return orjson.dumps(record).decode()[1:]
+
+
+def chat_head(name: str | None, users: Sequence[UserId], created_at: datetime) -> str:
+    """An Avito chat record between its id and its last message time:
+    `"name":..,"users":[..],"created_at":..` (users in id order)."""
+    record = {"name": name, "users": sorted(users), "created_at": rfc3339(created_at)}
+    return orjson.dumps(record).decode()[1:-1]
+
+
+def message_record(message_id: int, body: str) -> str:
+    """A whole message record from its parts, as the reads join them (for tests and the rare
+    reader outside SQL)."""
+    return f'{{"id":{message_id},{body}'

@@ -1,0 +1,310 @@
+"""What differs between SQLite and PostgreSQL, in one object per database (as Synapse's engines).
+
+Everything else in storage is written once, in SQLAlchemy Core or in plain SQL that both
+databases run. A module that needs a database's own form asks the `Dialect` it is given
+(`db.sql`, `tx.sql`), never `if dialect == ...`:
+
+- the hot writes run as raw SQL on the driver, `$1`-numbered (SQLite gets them as `?1`): through
+  SQLAlchemy a statement cost ~60-100 µs of compilation-cache lookups and result wrapping, on
+  the writer that every write waits for;
+- a batch of sends: SQLite appends them one by one (three statements each, microseconds in
+  process); PostgreSQL as one statement for the whole batch (one round trip);
+- a batch of new users, the same way;
+- aggregates: member lists, and the joining of stored JSON records into one array.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from chatd.core.clock import rfc3339
+from chatd.core.documents import message_body
+from chatd.core.errors import ChatdError, UsernameTaken
+from chatd.core.models import Message, UserId
+from chatd.core.ports import NewUser, Send
+from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
+
+
+def micros(value: datetime) -> int:
+    """A time as SQLite stores it (tables.Timestamp): integer microseconds since the epoch."""
+    return (value - EPOCH) // MICROSECOND
+
+
+class Dialect:
+    name: str
+
+    def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Runs one `$n`-numbered statement on the driver; its rows."""
+        raise NotImplementedError
+
+    def executemany(self, conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def time(self, value: datetime) -> Any:
+        """A time as the driver binds it."""
+        raise NotImplementedError
+
+    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+        raise NotImplementedError
+
+    def insert_users(
+        self, conn: sa.Connection, users: Sequence[NewUser]
+    ) -> list[UserId | ChatdError]:
+        raise NotImplementedError
+
+    def insert(self, table: sa.Table) -> Any:
+        """INSERT with the database's ON CONFLICT clauses."""
+        raise NotImplementedError
+
+    def member_list(self) -> sa.ScalarSelect[Any]:
+        """A chat's member ids (correlated with `chats`) in one column, for member_ids()."""
+        raise NotImplementedError
+
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[str]:
+        """The aggregate joining JSON record texts into one array's text, in `order`."""
+        raise NotImplementedError
+
+    def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        return column
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+
+    def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return _driver(conn).execute(_qmark(sql), params).fetchall()
+
+    def executemany(self, conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        _driver(conn).executemany(_qmark(sql), rows)
+
+    def time(self, value: datetime) -> Any:
+        return micros(value)
+
+    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+        db = _driver(conn)
+        bump, insert, mark = _qmark(_BUMP), _qmark(_INSERT), _qmark(_MARK_READ)
+        done: list[Message | None] = []
+        for chat, author, text, now in sends:
+            at = micros(now)
+            bumped = db.execute(bump, (at, chat, author, rfc3339(now))).fetchone()
+            if bumped is None:
+                done.append(None)
+                continue
+            seq, sent_at, sent_text = bumped
+            body = message_body(chat, author, text, sent_text)
+            message_id = db.execute(insert, (chat, seq, author, text, sent_at, body)).fetchone()[0]
+            db.execute(mark, (seq, chat, author))
+            created_at = from_micros(sent_at)
+            assert created_at is not None
+            done.append(Message(message_id, chat, seq, author, text, created_at))
+        return done
+
+    def insert_users(
+        self, conn: sa.Connection, users: Sequence[NewUser]
+    ) -> list[UserId | ChatdError]:
+        db = _driver(conn)
+        insert = _qmark(_INSERT_USER)
+        done: list[UserId | ChatdError] = []
+        for user in users:
+            row = db.execute(insert, (*user[:2], micros(user.now), *user[3:])).fetchone()
+            done.append(UsernameTaken(user.username) if row is None else int(row[0]))
+        return done
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
+
+    def member_list(self) -> sa.ScalarSelect[Any]:
+        member = chat_members.c.user_id
+        return _correlated_members(sa.func.json_group_array(member))
+
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[str]:
+        # SQLite joins in its subquery's order (the caller's ORDER BY there).
+        return sa.literal("[").concat(sa.func.group_concat(records, ",")).concat("]")
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+
+    def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(conn.exec_driver_sql(sql, tuple(params)).all())
+
+    def executemany(self, conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+
+    def time(self, value: datetime) -> Any:
+        return value
+
+    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+        # The batch's chats are locked in id order (the lock order of every batch in every
+        # process: batches cannot deadlock each other) and their times read under the lock, so
+        # each message's time text is made here, once per chat.
+        now = max(send.now for send in sends)
+        times = {
+            chat: max(last, now)
+            for chat, last in self.execute(
+                conn, _LOCK_CHATS, (sorted({send.chat for send in sends}),)
+            )
+        }
+        texts = {chat: rfc3339(at) for chat, at in times.items()}
+        epoch = EPOCH  # a chat that is gone: the send is refused, any value does
+        rows = self.execute(
+            conn,
+            _SEND_ALL,
+            (
+                list(range(len(sends))),
+                [send.chat for send in sends],
+                [send.author for send in sends],
+                [send.text for send in sends],
+                [times.get(send.chat, epoch) for send in sends],
+                [texts.get(send.chat, "") for send in sends],
+                [
+                    message_body(send.chat, send.author, send.text, texts.get(send.chat, ""))
+                    for send in sends
+                ],
+            ),
+        )
+        done: list[Message | None] = [None] * len(sends)
+        for idx, message_id, seq, created_at in rows:
+            chat, author, text, _now = sends[idx]
+            done[idx] = Message(message_id, chat, seq, author, text, created_at)
+        return done
+
+    def insert_users(
+        self, conn: sa.Connection, users: Sequence[NewUser]
+    ) -> list[UserId | ChatdError]:
+        columns = [list(column) for column in zip(*users, strict=True)]
+        ids = dict(self.execute(conn, _INSERT_USERS, [list(range(len(users))), *columns]))
+        done: list[UserId | ChatdError] = []
+        for user in users:
+            # The first of the batch with a free name got it; the others find it taken.
+            found = ids.pop(user.username_key, None)
+            done.append(UsernameTaken(user.username) if found is None else int(found))
+        return done
+
+    def insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+    def member_list(self) -> sa.ScalarSelect[Any]:
+        member = chat_members.c.user_id
+        return _correlated_members(sa.func.array_agg(member).aggregate_order_by(member))
+
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[str]:
+        joined = sa.func.string_agg(records, sa.literal(",")).aggregate_order_by(*order)
+        return sa.literal("[").concat(sa.func.coalesce(joined, "")).concat("]")
+
+    def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the
+        # code point order SQLite's default BINARY collation uses.
+        return column.collate("C")
+
+
+def _correlated_members(aggregate: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+    return sa.select(aggregate).where(chat_members.c.chat_id == chats.c.id).scalar_subquery()
+
+
+def _driver(conn: sa.Connection) -> sqlite3.Connection:
+    raw: Any = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
+
+
+@cache
+def _qmark(sql: str) -> str:
+    """SQLite's spelling of `$n` parameters."""
+    return re.sub(r"\$(\d+)", r"?\1", sql)
+
+
+# SQLite's send: the chat's bump is also the membership and not-blocked check (no row: refused);
+# its time never goes back, and its stored time text moves with it.
+_BUMP = """
+UPDATE chats SET last_seq = last_seq + 1,
+                 last_message_at = max(last_message_at, $1),
+                 last_message_text = CASE WHEN $1 >= last_message_at THEN $4
+                                          ELSE last_message_text END
+WHERE id = $2
+  AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3)
+  AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND blocked_at IS NOT NULL)
+RETURNING last_seq, last_message_at, last_message_text
+"""
+_INSERT = """
+INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+"""
+_MARK_READ = "UPDATE chat_members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3"
+
+_INSERT_USER = """
+INSERT INTO users (username, username_key, created_at, password_hash, email, role)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_key) DO NOTHING RETURNING id
+"""
+
+# PostgreSQL's. FOR NO KEY UPDATE would do for the sends alone; FOR UPDATE is what a leave and
+# a deletion take, and the batch then waits for them, and they for it, the same way.
+_LOCK_CHATS = """
+SELECT id, last_message_at FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+"""
+
+# Every send of the batch in one statement, under the locks taken just before (so the membership
+# check's snapshot sees a leave the lock waited for): the members' sends (author in the chat,
+# not blocked) bump their chat once by their count, take consecutive seqs in arrival order, are
+# inserted with their stored records, and move each author's read marker to their last seq.
+_SEND_ALL = """
+WITH input AS (
+    SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[],
+                         $5::timestamptz[], $6::text[], $7::text[])
+        AS t(idx, chat, author, text, at, at_text, body)
+), allowed AS (
+    SELECT input.* FROM input
+    WHERE EXISTS (SELECT 1 FROM chat_members m
+                  WHERE m.chat_id = input.chat AND m.user_id = input.author)
+      AND NOT EXISTS (SELECT 1 FROM users u
+                      WHERE u.id = input.author AND u.blocked_at IS NOT NULL)
+), counts AS (
+    SELECT chat, count(*) AS n, max(at) AS at, max(at_text) AS at_text
+    FROM allowed GROUP BY chat
+), bumped AS (
+    UPDATE chats SET last_seq = chats.last_seq + counts.n,
+                     last_message_at = counts.at, last_message_text = counts.at_text
+    FROM counts WHERE chats.id = counts.chat
+    RETURNING chats.id, chats.last_seq
+), numbered AS (
+    SELECT allowed.idx, allowed.chat, allowed.author, allowed.text, allowed.at, allowed.body,
+           bumped.last_seq - counts.n
+             + row_number() OVER (PARTITION BY allowed.chat ORDER BY allowed.idx) AS seq
+    FROM allowed JOIN counts ON counts.chat = allowed.chat JOIN bumped ON bumped.id = allowed.chat
+), inserted AS (
+    INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
+    SELECT chat, seq, author, text, at, body FROM numbered
+    RETURNING id, chat_id, seq, created_at
+), marked AS (
+    UPDATE chat_members SET last_read_seq = last.seq
+    FROM (SELECT chat, author, max(seq) AS seq FROM numbered GROUP BY chat, author) AS last
+    WHERE chat_members.chat_id = last.chat AND chat_members.user_id = last.author
+)
+SELECT numbered.idx, inserted.id, inserted.seq, inserted.created_at
+FROM inserted JOIN numbered ON numbered.chat = inserted.chat_id AND numbered.seq = inserted.seq
+ORDER BY inserted.chat_id, inserted.seq
+"""
+
+# New users of a batch in one statement; a name taken (before, or earlier in the batch) inserts
+# nothing and returns no row.
+_INSERT_USERS = """
+INSERT INTO users (username, username_key, created_at, password_hash, email, role)
+SELECT username, username_key, created_at, password_hash, email, role
+FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+            $7::text[]) AS t(idx, username, username_key, created_at, password_hash, email, role)
+ORDER BY idx
+ON CONFLICT (username_key) DO NOTHING
+RETURNING username_key, id
+"""
+
+
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()
