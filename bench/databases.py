@@ -14,12 +14,20 @@ from typing import Any
 from sqlalchemy.dialects import sqlite
 
 from bench.seed import Seeded
+from chatd.core.clock import rfc3339
 from chatd.storage.tables import messages
 from tests.pgcluster import PgCluster
 
 BULK_TEXT = "bulk message, about as long as a short chat line in a real conversation"
 SQLITE_BATCH_CHATS = 100  # keeps one transaction's WAL to ~15 MB
 
+
+# Each message's stored record (core/documents.py's message_body), built in SQL: the bulk text
+# needs no JSON escaping.
+_BODY = (
+    "'\"chat\":' || c.id || ',\"author\":' || {author} || ',\"text\":\"' || {text} "
+    "|| ' ' || s.n || '\",\"created_at\":\"' || {at} || '\"}}'"
+)
 
 _SQLITE_TIME = messages.c.created_at.type.bind_processor(sqlite.dialect())
 
@@ -53,25 +61,27 @@ class SqliteDatabase:
         return f"sqlite:///{self.path}"
 
     def add_bulk_messages(self, seeded: Seeded, per_chat: int) -> None:
-        now = sqlite_timestamp(datetime.now(UTC))
+        moment = datetime.now(UTC)
+        now = sqlite_timestamp(moment)
         conn = sqlite_connect(self.path)
         try:
             for first in range(seeded.bulk_first, seeded.bulk_last + 1, SQLITE_BATCH_CHATS):
                 last = min(first + SQLITE_BATCH_CHATS - 1, seeded.bulk_last)
                 params = {"n": per_chat, "author": seeded.author, "now": now}
-                params.update(first=first, last=last, text=BULK_TEXT)
+                params.update(first=first, last=last, text=BULK_TEXT, at=rfc3339(moment))
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
                     "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) "
-                    "INSERT INTO messages (chat_id, seq, author_id, text, created_at) "
-                    "SELECT c.id, c.last_seq + s.n, :author, :text || ' ' || s.n, :now "
+                    "INSERT INTO messages (chat_id, seq, author_id, text, created_at, body) "
+                    "SELECT c.id, c.last_seq + s.n, :author, :text || ' ' || s.n, :now, "
+                    f"{_BODY.format(text=':text', at=':at', author=':author')} "
                     "FROM chats AS c, s WHERE c.id BETWEEN :first AND :last "
                     "ORDER BY c.id, s.n",
                     params,
                 )
                 conn.execute(
                     "UPDATE chats SET last_seq = last_seq + :n, "
-                    "last_message_at = max(last_message_at, :now) "
+                    "last_message_at = max(last_message_at, :now), last_message_text = :at "
                     "WHERE id BETWEEN :first AND :last",
                     params,
                 )
@@ -118,14 +128,18 @@ class PostgresDatabase:
 
     def add_bulk_messages(self, seeded: Seeded, per_chat: int) -> None:
         range_ = f"c.id BETWEEN {seeded.bulk_first} AND {seeded.bulk_last}"
+        moment = datetime.now(UTC)
+        now, at = f"'{moment.isoformat()}'::timestamptz", f"'{rfc3339(moment)}'"
+        body = _BODY.format(text=f"'{BULK_TEXT}'", at=at, author=seeded.author).replace("s.n", "s")
         # One simple-query string: one transaction, as psql sends it.
         self.cluster.psql(
-            "INSERT INTO messages (chat_id, seq, author_id, text, created_at) "
-            f"SELECT c.id, c.last_seq + s, {seeded.author}, '{BULK_TEXT} ' || s, now() "
+            "INSERT INTO messages (chat_id, seq, author_id, text, created_at, body) "
+            f"SELECT c.id, c.last_seq + s, {seeded.author}, '{BULK_TEXT} ' || s, {now}, {body} "
             f"FROM chats AS c, generate_series(1, {per_chat}) AS s WHERE {range_} "
             "ORDER BY c.id, s; "
             f"UPDATE chats AS c SET last_seq = last_seq + {per_chat}, "
-            f"last_message_at = greatest(last_message_at, now()) WHERE {range_};",
+            f"last_message_at = greatest(last_message_at, {now}), last_message_text = {at} "
+            f"WHERE {range_};",
             self.name,
         )
         # Autovacuum would get there too, at a moment of its choosing in the middle of a run.

@@ -134,7 +134,8 @@ class PostgresDialect(Dialect):
     name = "postgresql"
 
     def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(conn.exec_driver_sql(sql, tuple(params)).all())
+        result = conn.exec_driver_sql(sql, tuple(params))
+        return list(result.all()) if result.returns_rows else []
 
     def executemany(self, conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         conn.exec_driver_sql(sql, [tuple(row) for row in rows])

@@ -203,8 +203,10 @@ class GroupCommit:
         except Exception:
             if len(jobs) == 1:
                 raise
-            log.info(
-                "a group of %d writes failed in the database: running them one by one", len(jobs)
+            log.warning(
+                "a group of %d writes failed in the database: running them one by one",
+                len(jobs),
+                exc_info=True,
             )
             await self._one_by_one(jobs)
             return
