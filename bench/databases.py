@@ -25,7 +25,7 @@ SQLITE_BATCH_CHATS = 100  # keeps one transaction's WAL to ~15 MB
 # Each message's stored record (core/documents.py's message_body), built in SQL: the bulk text
 # needs no JSON escaping.
 _BODY = (
-    "'\"chat\":' || c.id || ',\"author\":' || {author} || ',\"text\":\"' || {text} "
+    '\'"chat":\' || c.id || \',"author":\' || {author} || \',"text":"\' || {text} '
     "|| ' ' || s.n || '\",\"created_at\":\"' || {at} || '\"}}'"
 )
 
