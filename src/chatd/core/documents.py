@@ -3,7 +3,7 @@ by the reads.
 
 A listing formatted on every read spent most of its time formatting (`messages/get` of 100:
 ~55 µs of a ~160 µs statement on times alone; `chats/get` of 100 chats: a member list and two
-times per chat, ~270 µs): docs/decisions.md §22. So each message keeps its record, and each chat
+times per chat, ~270 µs): docs/decisions.md §24. So each message keeps its record, and each chat
 its listing entry, as text, and a read is one index range whose rows are joined by the database:
 
     message     '{"id":' || id || ',' || body         body: message_body(...)

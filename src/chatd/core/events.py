@@ -57,6 +57,21 @@ INTERNAL_TYPES = frozenset({USER_BLOCKED, USER_ROLE})
 CHAT_TYPES = frozenset({CHAT_CREATED, CHAT_UPDATED, MEMBER_ADDED})
 # Every change is also hinted under this topic: moderators' streams hear every chat.
 ALL_TOPIC = "*"
+
+
+def user_topic(user: UserId) -> str:
+    return f"u{user}"
+
+
+def chat_topic(chat: ChatId) -> str:
+    return f"c{chat}"
+
+
+def topic_of(chat: ChatId | None, user: UserId | None) -> str:
+    """A change's topic: its user's, when addressed to one, else its chat's."""
+    return user_topic(user) if user is not None else chat_topic(chat or 0)
+
+
 # Addressed to a user: they are in the chat from here on, or no longer.
 JOINS = frozenset({CHAT_CREATED, MEMBER_ADDED})
 LEAVES = frozenset({MEMBER_REMOVED, CHAT_DELETED})
@@ -73,9 +88,8 @@ class Change(NamedTuple):
 
     @property
     def topic(self) -> str:
-        """Where the broker says "something new": the user's topic, or the chat's (kept in
-        step with core/stream.py's user_topic and chat_topic)."""
-        return f"u{self.user}" if self.user is not None else f"c{self.chat}"
+        """Where the broker says "something new": the user's topic, or the chat's."""
+        return topic_of(self.chat, self.user)
 
 
 def for_users(type_: str, chat: ChatId, users: list[UserId] | set[UserId]) -> list[Change]:

@@ -92,16 +92,8 @@ class Audience:
     def topics(self) -> set[str]:
         """The broker topics under which this stream's changes are hinted."""
         if self.moderator:
-            return {user_topic(self.user), events.ALL_TOPIC}
-        return {user_topic(self.user), *map(chat_topic, self.chats)}
-
-
-def user_topic(user: UserId) -> str:
-    return f"u{user}"
-
-
-def chat_topic(chat: ChatId) -> str:
-    return f"c{chat}"
+            return {events.user_topic(self.user), events.ALL_TOPIC}
+        return {events.user_topic(self.user), *map(events.chat_topic, self.chats)}
 
 
 def render(entry: LogEntry, audience: Audience, state: ChatState | None) -> StreamEvent | None:

@@ -250,11 +250,7 @@ class Hub:
                 self._recent_from = self._recent.popleft()[0].pos
             self._recent.append((entry, state))
             self.position = entry.pos
-            topic = (
-                stream.user_topic(entry.user)
-                if entry.user is not None
-                else stream.chat_topic(entry.chat or 0)
-            )
+            topic = events.topic_of(entry.chat, entry.user)
             followers = list(self._routes.get(topic, ()))
             if entry.user is None:
                 followers += self._routes.get(ALL, ())
