@@ -1,9 +1,11 @@
 """Reference (b): pgbench running the statement of one messages/add on PostgreSQL.
 
-chatd's send path (storage/history.py, `post_one_statement`) written out by hand: bump the
-chat's seq under its row lock, with the membership and not-blocked checks in the WHERE, insert
-the message and move the author's read marker, in one autocommit statement. pgbench sends it
-prepared (-M prepared). Keep the two in step when the send path changes.
+chatd's send (storage/dialects.py, `PostgresDialect.insert_messages`, for one send) written
+out by hand: bump the chat's seq under its row lock, with the membership and not-blocked checks
+in the WHERE and its stored last message time, insert the message with its stored record (the
+same text chatd stores, made here by to_char) and move the author's read marker, in one
+autocommit statement: one send per transaction, none batched. pgbench sends it prepared (-M
+prepared). Keep the two in step when the send path changes.
 """
 
 from __future__ import annotations
@@ -24,14 +26,19 @@ from tests.pgcluster import PG_BIN
 SEND = """\
 WITH bumped AS (
   UPDATE chats SET last_seq = last_seq + 1,
-    last_message_at = CASE WHEN last_message_at > now() THEN last_message_at ELSE now() END
+    last_message_at = greatest(last_message_at, now()),
+    last_message_text = to_char(greatest(last_message_at, now()) AT TIME ZONE 'UTC',
+                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
   WHERE id = :chat
     AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = :chat AND user_id = :author)
     AND NOT EXISTS (SELECT 1 FROM users WHERE id = :author AND blocked_at IS NOT NULL)
-  RETURNING id, last_seq, last_message_at
+  RETURNING id, last_seq, last_message_at, last_message_text
 ), inserted AS (
-  INSERT INTO messages (chat_id, seq, author_id, text, created_at)
-  SELECT :chat, last_seq, :author, 'hello from pgbench', last_message_at FROM bumped
+  INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
+  SELECT :chat, last_seq, :author, 'hello from pgbench', last_message_at,
+         '"chat":' || :chat || ',"author":' || :author
+         || ',"text":"hello from pgbench","created_at":"' || last_message_text || '"}'
+  FROM bumped
   RETURNING id, seq, created_at
 ), marked AS (
   UPDATE chat_members SET last_read_seq = bumped.last_seq FROM bumped
