@@ -22,7 +22,7 @@ BULK_TEXT = "bulk message, about as long as a short chat line in a real conversa
 SQLITE_BATCH_CHATS = 100  # keeps one transaction's WAL to ~15 MB
 
 
-# Each message's stored record (core/documents.py's message_body), built in SQL: the bulk text
+# Each message's stored record (storage/records.py's message_body), built in SQL: the bulk text
 # needs no JSON escaping.
 _BODY = (
     '\'"chat":\' || c.id || \',"author":\' || {author} || \',"text":"\' || {text} '

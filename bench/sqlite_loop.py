@@ -3,7 +3,7 @@
 SQLite's send statements of storage/dialects.py (`SqliteDialect.insert_messages`), written out
 by hand: BEGIN IMMEDIATE; bump the chat (membership and not-blocked checks in the WHERE, its
 stored last message time with it) RETURNING its seq; insert the message with its stored record
-(made by core/documents.py's `message_body`, as chatd does); move the author's read marker;
+(made by storage/records.py's `message_body`, as chatd does); move the author's read marker;
 COMMIT. One send per transaction. WAL, with synchronous=FULL as chatd runs it, and NORMAL for
 orientation. No server, no HTTP, no asyncio, no SQLAlchemy: what the database file takes from
 one writer. Keep the two in step when the send path changes.
@@ -24,7 +24,7 @@ from bench.scenarios import MESSAGES_ADD_ONE, MESSAGES_ADD_RANDOM
 from bench.seed import Seeded
 from bench.series import Series
 from chatd.core.clock import rfc3339
-from chatd.core.documents import message_body
+from chatd.storage.records import message_body
 
 BUMP = (
     "UPDATE chats SET last_seq = last_seq + 1, "

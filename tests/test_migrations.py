@@ -209,7 +209,7 @@ def test_downgrade_to_0002_keeps_the_rows(empty_url: str) -> None:
 
 
 def _records(conn: sa.Connection) -> tuple[list[Any], list[Any]]:
-    """The stored Avito records (core/documents.py), whole, as the listings join them."""
+    """The stored Avito records (storage/records.py), whole, as the listings join them."""
     found_chats = [
         orjson.loads(f'{{"id":{id_},{head},"last_message_at":"{last}"}}')
         for id_, head, last in conn.execute(

@@ -2,7 +2,7 @@
 one way a time is written out.
 
 Times go out as RFC 3339 in UTC with six fraction digits ("2026-11-25T12:00:00.123456Z"): in
-every API, in the documents the writes store for the reads (core/documents.py), in the logs.
+every API, in the documents the writes store for the reads (storage/records.py), in the logs.
 """
 
 from __future__ import annotations

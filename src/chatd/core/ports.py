@@ -248,7 +248,7 @@ class Store(ChangeLog, Protocol):
     async def user_chats_document(self, user: UserId) -> bytes:
         """The user's chats as the Avito API's JSON array of {id, name, users, created_at,
         last_message_at}, latest activity first (ties: higher id first), joined from what the
-        writes stored (core/documents.py). Raises UserNotFound."""
+        writes stored (storage/records.py). Raises UserNotFound."""
         ...
 
     async def chat_infos(

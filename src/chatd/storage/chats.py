@@ -1,5 +1,5 @@
 """Chats as rows: the v1 listings as a viewer sees them, and the stored Avito listing entries
-that the writes keep up to date (core/documents.py). The writes themselves are in
+that the writes keep up to date (storage/records.py). The writes themselves are in
 storage/transaction.py, decided by core/writes.py."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from chatd.core.documents import chat_head
 from chatd.core.models import ChatId, ChatInfo, ChatListCursor, Message, UserId
 from chatd.storage.dialects import Dialect
+from chatd.storage.records import chat_head
 from chatd.storage.tables import chat_members, chats, messages
 
 
@@ -146,7 +146,7 @@ _SET_HEAD = (
 
 
 def refresh_heads(conn: sa.Connection, chat_ids: Collection[ChatId]) -> None:
-    """Rewrites the stored listing entries (core/documents.py) of these chats, as they are now
+    """Rewrites the stored listing entries (storage/records.py) of these chats, as they are now
     in this transaction: written by every write that names, creates or changes the members of
     a chat, so that `chats/get` only joins them."""
     wanted = sorted(chat_ids)

@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chatd.core.clock import rfc3339
-from chatd.core.documents import message_body
 from chatd.core.errors import ChatdError, UsernameTaken
 from chatd.core.models import Message, UserId
 from chatd.core.ports import NewUser, Send
+from chatd.storage.records import message_body
 from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
 
 

@@ -1,6 +1,6 @@
 """The Avito API's listings, joined by the database from the records the writes stored.
 
-Each message keeps its record and each chat its listing entry as text (core/documents.py), so a
+Each message keeps its record and each chat its listing entry as text (storage/records.py), so a
 listing is one index range whose texts the database joins into one JSON array (group_concat on
 SQLite, string_agg on PostgreSQL, both in C), and it reaches Python as one value that goes out
 as it is. Nothing is formatted on a read: decisions §24 has what formatting on every read cost.

@@ -46,7 +46,7 @@ from chatd.storage.transaction import SqlTransaction
 log = logging.getLogger("chatd.storage")
 MAX_GROUP = 256  # bounds one transaction's size, and how long its first job waits for it
 
-# What rewrites a chat's stored listing entry (core/documents.py): every write that creates,
+# What rewrites a chat's stored listing entry (storage/records.py): every write that creates,
 # renames or changes the members of a chat logs one of these, addressed to the chat.
 _LISTED = frozenset({events.CHAT_CREATED, events.CHAT_UPDATED})
 

@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from chatd.core.clock import rfc3339
-from chatd.core.documents import message_body
 from chatd.core.errors import ChatNotFound, MessageNotFound
 from chatd.core.models import ChatId, Message, MessageId, Page, SeqPage
 from chatd.storage.lookups import exists
+from chatd.storage.records import message_body
 from chatd.storage.tables import chats, messages
 
 _chat = sa.bindparam("chat", type_=sa.BigInteger)

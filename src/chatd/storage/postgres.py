@@ -59,6 +59,10 @@ class PostgresDatabase:
         self._unreachable_until = 0.0
         self._unreachable: BaseException | None = None
         self._forgot_at = -1.0
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool_size = pool_size
+        self._hot: asyncpg.Pool | None = None
+        self._hot_lock = asyncio.Lock()
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -66,13 +70,29 @@ class PostgresDatabase:
             statement = self._statements[query] = Statement.of(query, self._engine.dialect)
 
         async def attempt() -> Any:
-            async with self._autocommit.connect() as conn:
-                raw = await conn.get_raw_connection()
+            pool = self._hot or await self._hot_pool()
+            async with pool.acquire(timeout=POOL_TIMEOUT) as conn:
                 # asyncpg prepares the statement once per connection and keeps it.
-                driver: Any = raw.driver_connection
-                return await driver.fetchval(statement.sql, *statement.args(params))
+                return await conn.fetchval(statement.sql, *statement.args(params))
 
         return await self._reconnecting(attempt)
+
+    async def _hot_pool(self) -> asyncpg.Pool:
+        """The hot reads' own asyncpg pool, made on first use. Through SQLAlchemy's async pool a
+        read paid ~90 µs of Python for its checkout and return (a greenlet switch, the pool's
+        events, the connection's reset): more than the statement's own time in chatd's process
+        (docs/benchmarks.md, "Stored records"). Both pools share the slots (`_slots`), so the
+        database never sees more than `pool_size` statements from this process at once."""
+        async with self._hot_lock:
+            if self._hot is None:
+                self._hot = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._pool_size,
+                    timeout=CONNECT_TIMEOUT,
+                    max_inactive_connection_lifetime=60.0,
+                )
+        return self._hot
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def attempt() -> T:
@@ -172,12 +192,17 @@ class PostgresDatabase:
         if now - self._forgot_at >= 1.0:
             self._forgot_at = now
             self._engine.sync_engine.dispose(close=False)
+            if self._hot is not None:
+                self._hot.terminate()  # no goodbyes either; the next read makes a new one
+                self._hot = None
 
     def _fail_fast(self) -> None:
         if self._unreachable is not None and time.monotonic() < self._unreachable_until:
             raise self._outages.unavailable(self._unreachable, "cannot be reached")
 
     async def dispose(self) -> None:
+        if self._hot is not None:
+            await self._hot.close()
         await self._engine.dispose()
 
 

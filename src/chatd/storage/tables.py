@@ -110,7 +110,7 @@ chats = sa.Table(
     sa.Column("direct_low", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
     sa.Column("direct_high", Id, sa.ForeignKey("users.id", ondelete="CASCADE")),
     # The Avito listing's entry as text, written by the writes that change it: the chat's name,
-    # members and creation time (`head`), and its last message time (core/documents.py).
+    # members and creation time (`head`), and its last message time (storage/records.py).
     sa.Column("head", sa.Text, nullable=False, server_default=""),
     sa.Column("last_message_text", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("direct_low", "direct_high"),
@@ -146,7 +146,7 @@ messages = sa.Table(
     sa.Column("edited_at", Timestamp),
     # A deleted message stays as a tombstone (empty text) so seqs stay gap-free.
     sa.Column("deleted_at", Timestamp),
-    # The Avito record after its id, written by the send and every edit (core/documents.py).
+    # The Avito record after its id, written by the send and every edit (storage/records.py).
     sa.Column("body", sa.Text, nullable=False, server_default=""),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),

@@ -219,5 +219,5 @@ class SqlTransaction:
 
 
 def _with_time(values: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A new chat's row with its stored listing time (core/documents.py)."""
+    """A new chat's row with its stored listing time (storage/records.py)."""
     return {**values, "last_message_text": rfc3339(now)}

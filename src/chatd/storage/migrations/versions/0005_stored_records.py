@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from chatd.core.clock import rfc3339
-from chatd.core.documents import chat_head, message_body
+from chatd.storage.records import chat_head, message_body
 
 revision: str = "0005"
 down_revision: str | None = "0004"

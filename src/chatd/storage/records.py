@@ -37,9 +37,3 @@ def chat_head(name: str | None, users: Sequence[UserId], created_at: datetime) -
     `"name":..,"users":[..],"created_at":..` (users in id order)."""
     record = {"name": name, "users": sorted(users), "created_at": rfc3339(created_at)}
     return orjson.dumps(record).decode()[1:-1]
-
-
-def message_record(message_id: int, body: str) -> str:
-    """A whole message record from its parts, as the reads join them (for tests and the rare
-    reader outside SQL)."""
-    return f'{{"id":{message_id},{body}'
