@@ -36,7 +36,7 @@ WITH bumped AS (
 ), inserted AS (
   INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
   SELECT :chat, last_seq, :author, 'hello from pgbench', last_message_at,
-         '"chat":' || :chat || ',"author":' || :author
+         '"chat":' || CAST(:chat AS text) || ',"author":' || CAST(:author AS text)
          || ',"text":"hello from pgbench","created_at":"' || last_message_text || '"}'
   FROM bumped
   RETURNING id, seq, created_at

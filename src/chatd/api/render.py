@@ -1,8 +1,8 @@
 """Domain records as JSON bytes: one place decides the wire format of times and records.
 
-Times are RFC 3339 in UTC with six fraction digits ("2026-11-25T12:00:00.123456Z"). orjson writes
-aware UTC datetimes that way, in C and ten times faster than Python, except that it drops the
-fraction of a time on a whole second: only those are formatted here.
+Times are RFC 3339 in UTC with six fraction digits, as core/clock.py's `rfc3339` writes them.
+orjson writes aware UTC datetimes that way, in C and ten times faster than Python, except that it
+drops the fraction of a time on a whole second: only those go through `rfc3339`.
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ from typing import Any
 import orjson
 from fastapi import Response
 
+from chatd.core.clock import rfc3339
 from chatd.core.models import Account, ChatInfo, Message
 
 _OPTIONS = orjson.OPT_UTC_Z
 
 
 def timestamp(value: datetime) -> datetime | str:
-    """The value for orjson to write, or the string where orjson would drop the fraction."""
+    """The value for orjson to write, or the text (clock.rfc3339, the one format) where orjson
+    would drop the fraction."""
     if value.microsecond:
         return value
-    return value.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    return rfc3339(value)
 
 
 def dumps(value: Any) -> bytes:
