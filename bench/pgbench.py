@@ -3,7 +3,8 @@
 chatd's send (storage/dialects.py, `PostgresDialect.insert_messages`, for one send) written
 out by hand: bump the chat's seq under its row lock, with the membership and not-blocked checks
 in the WHERE and its stored last message time, insert the message with its stored record (the
-same text chatd stores, made here by to_char) and move the author's read marker, in one
+same text chatd stores, made here by to_char; no colon may stand in the script's SQL, where
+pgbench would take `:MI` for a variable) and move the author's read marker, in one
 autocommit statement: one send per transaction, none batched. pgbench sends it prepared (-M
 prepared). Keep the two in step when the send path changes.
 """
@@ -27,8 +28,8 @@ SEND = """\
 WITH bumped AS (
   UPDATE chats SET last_seq = last_seq + 1,
     last_message_at = greatest(last_message_at, now()),
-    last_message_text = to_char(greatest(last_message_at, now()) AT TIME ZONE 'UTC',
-                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    last_message_text = replace(to_char(greatest(last_message_at, now()) AT TIME ZONE 'UTC',
+                                        'YYYY-MM-DD"T"HH24#MI#SS.US"Z"'), '#', chr(58))
   WHERE id = :chat
     AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = :chat AND user_id = :author)
     AND NOT EXISTS (SELECT 1 FROM users WHERE id = :author AND blocked_at IS NOT NULL)
@@ -36,7 +37,7 @@ WITH bumped AS (
 ), inserted AS (
   INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
   SELECT :chat, last_seq, :author, 'hello from pgbench', last_message_at,
-         '"chat":' || CAST(:chat AS text) || ',"author":' || CAST(:author AS text)
+         '"chat":' || CAST(:chat AS bigint) || ',"author":' || CAST(:author AS bigint)
          || ',"text":"hello from pgbench","created_at":"' || last_message_text || '"}'
   FROM bumped
   RETURNING id, seq, created_at
