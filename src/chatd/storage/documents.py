@@ -36,13 +36,13 @@ def user_chats_query(sql: Dialect) -> sa.Select[Any]:
         .concat('"}')
     )
     mine = chat_members.alias("mine")
-    rows = (
+    listed = (
         sa.select(record.label("record"), chats.c.last_message_at, chats.c.id)
         .join(mine, mine.c.chat_id == chats.c.id)
         .where(mine.c.user_id == sa.bindparam("user"))
-        .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
-        .subquery()
     )
+    newest_first = (chats.c.last_message_at.desc(), chats.c.id.desc())
+    rows = sql.rows_for_join(listed, *newest_first).subquery()
     return sa.select(
         sql.join_records(rows.c.record, rows.c.last_message_at.desc(), rows.c.id.desc())
     )
@@ -60,7 +60,7 @@ def seq_range_query(sql: Dialect) -> sa.Select[Any]:
 
 def _messages(sql: Dialect, page: sa.Subquery) -> sa.Select[Any]:
     record = sa.literal('{"id":').concat(_text(page.c.id)).concat(",").concat(page.c.body)
-    rows = sa.select(record.label("record"), page.c.seq).order_by(page.c.seq).subquery()
+    rows = sql.rows_for_join(sa.select(record.label("record"), page.c.seq), page.c.seq).subquery()
     return sa.select(sql.join_records(rows.c.record, rows.c.seq))
 
 
