@@ -211,9 +211,9 @@ def test_downgrade_to_0002_keeps_the_rows(empty_url: str) -> None:
 def _records(conn: sa.Connection) -> tuple[list[Any], list[Any]]:
     """The stored Avito records (storage/records.py), whole, as the listings join them."""
     found_chats = [
-        orjson.loads(f'{{"id":{id_},{head},"last_message_at":"{last}"}}')
-        for id_, head, last in conn.execute(
-            sa.select(chats.c.id, chats.c.head, chats.c.last_message_text).order_by(chats.c.id)
+        orjson.loads(f'{head},"last_message_at":"{last}"}}')
+        for head, last in conn.execute(
+            sa.select(chats.c.head, chats.c.last_message_text).order_by(chats.c.id)
         )
     ]
     found_messages = [

@@ -157,7 +157,7 @@ def refresh_heads(conn: sa.Connection, chat_ids: Collection[ChatId]) -> None:
     for chat, user in conn.execute(_MEMBERS, {"chats": wanted}):
         members[chat].append(user)
     rows = [
-        {"chat_id": chat, "new_head": chat_head(name, members[chat], created_at)}
+        {"chat_id": chat, "new_head": chat_head(chat, name, members[chat], created_at)}
         for chat, name, created_at in found
     ]
     conn.execute(_SET_HEAD, rows)

@@ -27,13 +27,7 @@ def _text(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
 @functools.cache
 def user_chats_query(sql: Dialect) -> sa.Select[Any]:
     record = (
-        sa.literal('{"id":')
-        .concat(_text(chats.c.id))
-        .concat(",")
-        .concat(chats.c.head)
-        .concat(',"last_message_at":"')
-        .concat(chats.c.last_message_text)
-        .concat('"}')
+        chats.c.head.concat(',"last_message_at":"').concat(chats.c.last_message_text).concat('"}')
     )
     mine = chat_members.alias("mine")
     listed = (

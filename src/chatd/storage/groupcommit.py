@@ -45,6 +45,7 @@ from chatd.storage.transaction import SqlTransaction
 
 log = logging.getLogger("chatd.storage")
 MAX_GROUP = 256  # bounds one transaction's size, and how long its first job waits for it
+LANES = int(__import__("os").environ.get("CHATD_LANES", "1"))
 
 # What rewrites a chat's stored listing entry (storage/records.py): every write that creates,
 # renames or changes the members of a chat logs one of these, addressed to the chat.
@@ -159,22 +160,24 @@ class GroupCommit:
         self._db = db
         self._notifier = notifier
         self._waiting: list[Job] = []
-        self._running: asyncio.Task[None] | None = None
+        self._lanes: set[asyncio.Task[None]] = set()
         self.groups = 0  # for tests and the bench: how many transactions, for how many jobs
         self.jobs = 0
 
     async def submit(self, job: Job) -> Any:
         """Queues the job; its result once its group has committed (and been published)."""
         self._waiting.append(job)
-        if self._running is None or self._running.done():
-            self._running = asyncio.create_task(self._drain())
+        if len(self._lanes) < LANES:
+            lane = asyncio.create_task(self._drain())
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
         # A caller who leaves does not undo its write: it is answered to nobody.
         return await asyncio.shield(job.future)
 
     async def close(self) -> None:
         """Waits for the writes already queued to be committed and answered."""
-        while self._running is not None and not self._running.done():
-            await asyncio.shield(self._running)
+        while self._lanes:
+            await asyncio.shield(next(iter(self._lanes)))
 
     async def _drain(self) -> None:
         while self._waiting:

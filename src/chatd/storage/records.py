@@ -7,11 +7,12 @@ times per chat, ~270 µs): docs/decisions.md §24. So each message keeps its rec
 its listing entry, as text, and a read is one index range whose rows are joined by the database:
 
     message     '{"id":' || id || ',' || body         body: message_body(...)
-    chat        '{"id":' || id || ',' || head || ',"last_message_at":"' || last_message_text || '"}'
+    chat        head || ',"last_message_at":"' || last_message_text || '"}'
 
-The id is left out of the stored text because it is only known once the row is inserted; the
-last message time because every send moves it (a send writes `last_message_text`, never the
-head). Everything here is orjson's JSON, so the stored records read exactly as api/render.py's.
+A message's id is left out of its stored text because it is only known once the row is inserted
+(a chat's head is written after its row, so it holds the id); a chat's last message time because
+every send moves it (a send writes `last_message_text`, never the head). Everything here is
+orjson's JSON, so the stored records read exactly as api/render.py's.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def message_body(chat: ChatId, author: UserId, text: str, created_at: str) -> st
     return orjson.dumps(record).decode()[1:]
 
 
-def chat_head(name: str | None, users: Sequence[UserId], created_at: datetime) -> str:
-    """An Avito chat record between its id and its last message time:
-    `"name":..,"users":[..],"created_at":..` (users in id order)."""
-    record = {"name": name, "users": sorted(users), "created_at": rfc3339(created_at)}
-    return orjson.dumps(record).decode()[1:-1]
+def chat_head(chat: ChatId, name: str | None, users: Sequence[UserId], created_at: datetime) -> str:
+    """An Avito chat record up to its last message time:
+    `{"id":..,"name":..,"users":[..],"created_at":..` (users in id order)."""
+    record = {"id": chat, "name": name, "users": sorted(users), "created_at": rfc3339(created_at)}
+    return orjson.dumps(record).decode()[:-1]

@@ -66,7 +66,7 @@ def upgrade() -> None:
     updates = [
         {
             "id": id_,
-            "head": chat_head(name, members.get(id_, []), _time(created_at)),
+            "head": chat_head(id_, name, members.get(id_, []), _time(created_at)),
             "last_text": rfc3339(_time(last_message_at)),
         }
         for id_, name, created_at, last_message_at in chats
