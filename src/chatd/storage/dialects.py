@@ -40,6 +40,7 @@ def micros(value: datetime) -> int:
 
 class Dialect:
     name: str
+    lanes: int  # how many group commits may be in the database at once (storage/groupcommit.py)
 
     def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Runs one `$n`-numbered statement on the driver; its rows."""
@@ -84,6 +85,7 @@ class Dialect:
 
 class SqliteDialect(Dialect):
     name = "sqlite"
+    lanes = 1  # one writer: a second group would only wait behind the first
 
     def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return _driver(conn).execute(_qmark(sql), params).fetchall()
@@ -138,6 +140,7 @@ class SqliteDialect(Dialect):
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    lanes = 2
 
     def execute(self, conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         result = conn.exec_driver_sql(sql, tuple(params))

@@ -18,10 +18,13 @@ Here every write of both databases goes the same way:
     COMMIT
     notifier.publish(topics, last_pos)    then each job's caller is answered: one wake-up
 
-One group is in the database at a time: the next is made of what queued meanwhile. A group that
-fails as a whole on something other than a refusal (a database error) is run again job by job,
-each in its own transaction, so only the faulty one fails; an outage (Unavailable) or a commit
-cut off (OutcomeUnknown) is every job's answer, and nothing is run again.
+One group is in the database at a time on SQLite (its one writer), two on PostgreSQL (a group
+of sends into other chats runs beside the one committing, on the other core: random-chat sends
++19 %, the rest unchanged, docs/benchmarks.md): the next is made of what queued meanwhile.
+A group that fails as a whole on something other than a refusal (a database error) is run
+again job by job, each in its own transaction, so only the faulty one fails; an outage
+(Unavailable) or a commit cut off (OutcomeUnknown) is every job's answer, and nothing is run
+again.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from chatd.storage.transaction import SqlTransaction
 
 log = logging.getLogger("chatd.storage")
 MAX_GROUP = 256  # bounds one transaction's size, and how long its first job waits for it
-LANES = int(__import__("os").environ.get("CHATD_LANES", "1"))
 
 # What rewrites a chat's stored listing entry (storage/records.py): every write that creates,
 # renames or changes the members of a chat logs one of these, addressed to the chat.
@@ -167,7 +169,7 @@ class GroupCommit:
     async def submit(self, job: Job) -> Any:
         """Queues the job; its result once its group has committed (and been published)."""
         self._waiting.append(job)
-        if len(self._lanes) < LANES:
+        if len(self._lanes) < self._db.sql.lanes:
             lane = asyncio.create_task(self._drain())
             self._lanes.add(lane)
             lane.add_done_callback(self._lanes.discard)
