@@ -33,6 +33,14 @@ from chatd.storage.records import message_body
 from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
 
 
+def const(text: str) -> sa.ColumnElement[str]:
+    """A string constant written into the SQL itself, not bound: the listings' statements are
+    compiled once, and the database sees a constant rather than a parameter to coerce. (Measured
+    on a local cluster, a 100-chat listing takes 110-135 µs a round trip either way: the
+    database's own work, ~0.1 ms of execution, is most of it.)"""
+    return sa.literal_column("'" + text.replace("'", "''") + "'", sa.Text)
+
+
 def micros(value: datetime) -> int:
     """A time as SQLite stores it (tables.Timestamp): integer microseconds since the epoch."""
     return (value - EPOCH) // MICROSECOND
@@ -78,6 +86,14 @@ class Dialect:
         order (SQLite), as they come where it sorts them itself (PostgreSQL: a second sort of
         the same rows would cost the database ~10 % of a listing)."""
         return rows.order_by(*order)
+
+    def joined(
+        self, listed: sa.Select[Any], record: sa.ColumnElement[str], *order: Any
+    ) -> sa.Select[Any]:
+        """The records of `listed`'s rows (its FROM and WHERE) joined into one array, in
+        `order`."""
+        rows = listed.with_only_columns(record.label("record")).order_by(*order).subquery()
+        return sa.select(self.join_records(rows.c.record))
 
     def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column
@@ -135,7 +151,8 @@ class SqliteDialect(Dialect):
 
     def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[str]:
         # SQLite joins in its subquery's order (the caller's ORDER BY there).
-        return sa.literal("[").concat(sa.func.group_concat(records, ",")).concat("]")
+        joined = sa.func.group_concat(records, const(","))
+        return const("[").concat(joined).concat(const("]"))
 
 
 class PostgresDialect(Dialect):
@@ -207,11 +224,17 @@ class PostgresDialect(Dialect):
         return _correlated_members(sa.func.array_agg(member).aggregate_order_by(member))
 
     def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[str]:
-        joined = sa.func.string_agg(records, sa.literal(",")).aggregate_order_by(*order)
-        return sa.literal("[").concat(sa.func.coalesce(joined, "")).concat("]")
+        joined = sa.func.string_agg(records, const(",")).aggregate_order_by(*order)
+        return const("[").concat(sa.func.coalesce(joined, const(""))).concat(const("]"))
 
     def rows_for_join(self, rows: sa.Select[Any], *order: Any) -> sa.Select[Any]:
         return rows
+
+    def joined(
+        self, listed: sa.Select[Any], record: sa.ColumnElement[str], *order: Any
+    ) -> sa.Select[Any]:
+        # In one level: the aggregate sorts the rows itself.
+        return listed.with_only_columns(self.join_records(record, *order))
 
     def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the

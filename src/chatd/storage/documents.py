@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from chatd.core.models import ChatId, Page, UserId
 from chatd.storage import messages as history
 from chatd.storage.database import Database
-from chatd.storage.dialects import Dialect
+from chatd.storage.dialects import Dialect, const
 from chatd.storage.tables import chat_members, chats
 
 
@@ -27,19 +27,17 @@ def _text(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
 @functools.cache
 def user_chats_query(sql: Dialect) -> sa.Select[Any]:
     record = (
-        chats.c.head.concat(',"last_message_at":"').concat(chats.c.last_message_text).concat('"}')
+        chats.c.head.concat(const(',"last_message_at":"'))
+        .concat(chats.c.last_message_text)
+        .concat(const('"}'))
     )
     mine = chat_members.alias("mine")
     listed = (
-        sa.select(record.label("record"), chats.c.last_message_at, chats.c.id)
+        sa.select(chats.c.id)
         .join(mine, mine.c.chat_id == chats.c.id)
         .where(mine.c.user_id == sa.bindparam("user"))
     )
-    newest_first = (chats.c.last_message_at.desc(), chats.c.id.desc())
-    rows = sql.rows_for_join(listed, *newest_first).subquery()
-    return sa.select(
-        sql.join_records(rows.c.record, rows.c.last_message_at.desc(), rows.c.id.desc())
-    )
+    return sql.joined(listed, record, chats.c.last_message_at.desc(), chats.c.id.desc())
 
 
 @functools.cache
@@ -53,7 +51,7 @@ def seq_range_query(sql: Dialect) -> sa.Select[Any]:
 
 
 def _messages(sql: Dialect, page: sa.Subquery) -> sa.Select[Any]:
-    record = sa.literal('{"id":').concat(_text(page.c.id)).concat(",").concat(page.c.body)
+    record = const('{"id":').concat(_text(page.c.id)).concat(const(",")).concat(page.c.body)
     rows = sql.rows_for_join(sa.select(record.label("record"), page.c.seq), page.c.seq).subquery()
     return sa.select(sql.join_records(rows.c.record, rows.c.seq))
 
