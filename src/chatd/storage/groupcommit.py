@@ -169,17 +169,19 @@ class GroupCommit:
     async def submit(self, job: Job) -> Any:
         """Queues the job; its result once its group has committed (and been published)."""
         self._waiting.append(job)
+        # A lane that has finished is dropped here, not by a done-callback: one runs a loop turn
+        # after its task ends, and a job queued in that turn found every lane "running", and
+        # waited for the next write to start one (seen as 15 s hangs during an outage).
+        self._lanes = {lane for lane in self._lanes if not lane.done()}
         if len(self._lanes) < self._db.sql.lanes:
-            lane = asyncio.create_task(self._drain())
-            self._lanes.add(lane)
-            lane.add_done_callback(self._lanes.discard)
+            self._lanes.add(asyncio.create_task(self._drain()))
         # A caller who leaves does not undo its write: it is answered to nobody.
         return await asyncio.shield(job.future)
 
     async def close(self) -> None:
         """Waits for the writes already queued to be committed and answered."""
-        while self._lanes:
-            await asyncio.shield(next(iter(self._lanes)))
+        while running := [lane for lane in self._lanes if not lane.done()]:
+            await asyncio.shield(running[0])
 
     async def _drain(self) -> None:
         while self._waiting:

@@ -63,6 +63,7 @@ class PostgresDatabase:
         self._pool_size = pool_size
         self._hot: asyncpg.Pool | None = None
         self._hot_lock = asyncio.Lock()
+        self._expiring: asyncio.Future[None] | None = None
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -194,8 +195,11 @@ class PostgresDatabase:
             self._forgot_at = now
             self._engine.sync_engine.dispose(close=False)
             if self._hot is not None:
-                self._hot.terminate()  # no goodbyes either; the next read makes a new one
-                self._hot = None
+                # Its connections are replaced as they come back, and a read waiting for one
+                # still gets one: terminating the pool instead left such a read waiting out its
+                # whole timeout (holding a slot), and writes queued behind it (seen as 15 s
+                # hangs in tests/e2e/test_outages.py).
+                self._expiring = asyncio.ensure_future(self._hot.expire_connections())
 
     def _fail_fast(self) -> None:
         if self._unreachable is not None and time.monotonic() < self._unreachable_until:
