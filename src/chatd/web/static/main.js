@@ -465,12 +465,19 @@ let opening = 0;
 async function openChat(id) {
   say($("chat-error"), "");
   const ticket = ++opening;
+  const keepScroll = Boolean(state.open && state.open.id === id && !state.open.loading);
+  if (!keepScroll && state.chats.has(id)) {
+    // What is typed from the click on goes to the chat just picked, even before it has loaded
+    // (a send made meanwhile went to the chat open before: seen in a browser test).
+    state.editing = null;
+    state.open = { id, messages: new Map(), beforeSeq: null, loadingOlder: false, loading: true };
+    renderHeader();
+  }
   hold(); // a message that commits after the snapshot below arrives as an event: after it
   try {
     const found = await api.get(`/chats/${id}?limit=${PAGE}`);
     await learnNames([...found.users, ...found.messages.map((m) => m.author)]);
     if (ticket !== opening || !state.me) return; // another chat was opened meanwhile
-    const keepScroll = state.open && state.open.id === id;
     if (!keepScroll) state.editing = null;
     state.open = {
       id,
@@ -492,6 +499,7 @@ async function openChat(id) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       state.chats.delete(id);
+      if (state.open && state.open.loading && state.open.id === id) closeChat();
       renderChats();
     }
     failed(err, $("sidebar-error"));
