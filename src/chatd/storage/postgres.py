@@ -80,10 +80,10 @@ class PostgresDatabase:
 
     async def _hot_pool(self) -> asyncpg.Pool:
         """The hot reads' own asyncpg pool, made on first use. Through SQLAlchemy's async pool a
-        read paid ~90 µs of Python for its checkout and return (a greenlet switch, the pool's
-        events, the connection's reset): more than the statement's own time in chatd's process
-        (docs/benchmarks.md, "Stored records"). Both pools share the slots (`_slots`), so the
-        database never sees more than `pool_size` statements from this process at once."""
+        read paid for a checkout and a return (a greenlet switch, the pool's events, the
+        connection's reset): the largest cost left in chatd's process for a listing in a py-spy
+        profile (docs/decisions.md §24). Both pools share the slots (`_slots`), so the database
+        never sees more than `pool_size` statements from this process at once."""
         async with self._hot_lock:
             if self._hot is None:
                 self._hot = await asyncpg.create_pool(
