@@ -56,9 +56,9 @@ def _messages(sql: Dialect, page: sa.Subquery) -> sa.Select[Any]:
     return sa.select(sql.join_records(rows.c.record, rows.c.seq))
 
 
-def _document(value: Any) -> bytes | None:
+def _document(value: bytes | None) -> bytes | None:
     """The document, or None for an empty listing."""
-    return None if value is None or value == "[]" else str(value).encode()
+    return None if value is None or value == b"[]" else value
 
 
 async def user_chats(db: Database, user: UserId) -> bytes | None:

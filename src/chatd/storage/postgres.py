@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chatd.core.errors import OutcomeUnknown
 from chatd.storage.database import Outages, Statement, Work
 from chatd.storage.dialects import POSTGRES, Dialect
+from chatd.storage.hotconnections import HotConnections
+from chatd.storage.slots import Slots
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,7 +53,7 @@ class PostgresDatabase:
         # Requests queue for a connection here, never in SQLAlchemy's pool: its waiters are
         # woken only by a connection coming back, so while connecting fails they sat out the
         # whole pool_timeout (and then got a 500) with the pool empty.
-        self._slots = asyncio.Semaphore(pool_size)
+        self._slots = Slots(pool_size, patience=POOL_TIMEOUT)
         # Reads are single statements: autocommit spares them BEGIN and ROLLBACK round trips.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statements: dict[sa.Select[Any], Statement] = {}
@@ -60,41 +62,19 @@ class PostgresDatabase:
         self._unreachable: BaseException | None = None
         self._forgot_at = -1.0
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool_size = pool_size
-        self._hot: asyncpg.Pool | None = None
-        self._hot_lock = asyncio.Lock()
-        self._expiring: asyncio.Future[None] | None = None
+        # The listings' reads run on the driver, beside SQLAlchemy's pool: through it a read paid
+        # for a checkout and a return (a greenlet switch, the pool's events, the connection's
+        # reset), the largest cost left in chatd's process for a listing in a py-spy profile
+        # (docs/decisions.md §24). Both share the slots: the database never sees more than
+        # `pool_size` statements from this process at once.
+        self._hot = HotConnections(self._dsn, CONNECT_TIMEOUT)
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
         if statement is None:
             statement = self._statements[query] = Statement.of(query, self._engine.dialect)
-
-        async def attempt() -> Any:
-            pool = self._hot or await self._hot_pool()
-            async with pool.acquire(timeout=POOL_TIMEOUT) as conn:
-                # asyncpg prepares the statement once per connection and keeps it.
-                return await conn.fetchval(statement.sql, *statement.args(params))
-
-        return await self._reconnecting(attempt)
-
-    async def _hot_pool(self) -> asyncpg.Pool:
-        """The hot reads' own asyncpg pool, made on first use. Through SQLAlchemy's async pool a
-        read paid for a checkout and a return (a greenlet switch, the pool's events, the
-        connection's reset): the largest cost left in chatd's process for a listing in a py-spy
-        profile (docs/decisions.md §24). Both pools share the slots (`_slots`), so the database
-        never sees more than `pool_size` statements from this process at once."""
-        async with self._hot_lock:
-            if self._hot is None:
-                self._hot = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=0,
-                    max_size=self._pool_size,
-                    timeout=CONNECT_TIMEOUT,
-                    max_inactive_connection_lifetime=60.0,
-                    reset=_nothing_to_reset,
-                )
-        return self._hot
+        args = statement.args(params)
+        return await self._reconnecting(lambda: self._hot.fetchval(statement.sql, args))
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def attempt() -> T:
@@ -147,15 +127,11 @@ class PostgresDatabase:
         Raises Unavailable when the database still cannot be reached, or has just not been, or
         no connection is free for POOL_TIMEOUT."""
         self._fail_fast()
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(POOL_TIMEOUT):
-                    await self._slots.acquire()
-            except TimeoutError as exc:
-                what = f"has had no free connection for {POOL_TIMEOUT:.0f} s"
-                raise self._outages.unavailable(exc, what) from exc
-        else:
+        try:
             await self._slots.acquire()
+        except TimeoutError as exc:
+            what = f"has had no free connection for {POOL_TIMEOUT:.0f} s"
+            raise self._outages.unavailable(exc, what) from exc
         try:
             self._fail_fast()  # it may have been found unreachable while this one queued
             return await self._twice(attempt, retry or _lost_connection)
@@ -194,27 +170,15 @@ class PostgresDatabase:
         if now - self._forgot_at >= 1.0:
             self._forgot_at = now
             self._engine.sync_engine.dispose(close=False)
-            if self._hot is not None:
-                # Its connections are replaced as they come back, and a read waiting for one
-                # still gets one: terminating the pool instead left such a read waiting out its
-                # whole timeout (holding a slot), and writes queued behind it (seen as 15 s
-                # hangs in tests/e2e/test_outages.py).
-                self._expiring = asyncio.ensure_future(self._hot.expire_connections())
+            self._hot.expire()
 
     def _fail_fast(self) -> None:
         if self._unreachable is not None and time.monotonic() < self._unreachable_until:
             raise self._outages.unavailable(self._unreachable, "cannot be reached")
 
     async def dispose(self) -> None:
-        if self._hot is not None:
-            await self._hot.close()
+        await self._hot.close()
         await self._engine.dispose()
-
-
-async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
-    """The hot reads are single read-only statements in autocommit: a connection comes back as it
-    went out. asyncpg's default reset (unlock advisory locks, CLOSE ALL, UNLISTEN, RESET ALL) is
-    a round trip per read: ~8 % of the server's samples under a read load (py-spy)."""
 
 
 class _LostBeforeCommit(Exception):
