@@ -77,9 +77,7 @@ class Dialect:
         """A chat's member ids (correlated with `chats`) in one column, for member_ids()."""
         raise NotImplementedError
 
-    def join_records(
-        self, records: sa.ColumnElement[str], *order: Any
-    ) -> sa.ColumnElement[bytes]:
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[bytes]:
         """The aggregate joining JSON record texts into one array, in `order`, as UTF-8 bytes:
         what goes out, with no decoding into a str and encoding back on the way."""
         raise NotImplementedError
@@ -152,9 +150,7 @@ class SqliteDialect(Dialect):
         member = chat_members.c.user_id
         return _correlated_members(sa.func.json_group_array(member))
 
-    def join_records(
-        self, records: sa.ColumnElement[str], *order: Any
-    ) -> sa.ColumnElement[bytes]:
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[bytes]:
         # SQLite joins in its subquery's order (the caller's ORDER BY there).
         joined = sa.func.group_concat(records, const(","))
         return sa.cast(const("[").concat(joined).concat(const("]")), sa.LargeBinary)
@@ -228,9 +224,7 @@ class PostgresDialect(Dialect):
         member = chat_members.c.user_id
         return _correlated_members(sa.func.array_agg(member).aggregate_order_by(member))
 
-    def join_records(
-        self, records: sa.ColumnElement[str], *order: Any
-    ) -> sa.ColumnElement[bytes]:
+    def join_records(self, records: sa.ColumnElement[str], *order: Any) -> sa.ColumnElement[bytes]:
         joined = sa.func.string_agg(records, const(",")).aggregate_order_by(*order)
         text = const("[").concat(sa.func.coalesce(joined, const(""))).concat(const("]"))
         # From the database's encoding; a copy where that is UTF-8, as it usually is.
