@@ -151,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "db_pool_size",
         _positive_int,
-        8,
+        6,
         "PostgreSQL statements in flight per server process (reads and writes together; "
         "writes also go at most two transactions at a time). Bounded on purpose: backends "
         "beyond a few per core only queue on locks and CPUs (see docs/decisions.md §5).",
@@ -300,7 +300,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 9000
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 8
+    db_pool_size: int = 6
     sqlite_synchronous: str = "FULL"
     max_text_length: int = 10_000
     max_body_bytes: int = 1024 * 1024
