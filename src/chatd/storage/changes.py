@@ -18,16 +18,11 @@ import sqlalchemy as sa
 from chatd.core import events
 from chatd.core.events import Change, ChatState, LogEntry, LogPage, Membership
 from chatd.core.models import ChatId, Message, UserId
-from chatd.storage import chats
+from chatd.storage import chats, locks
 from chatd.storage.dialects import Dialect
 from chatd.storage.messages import MESSAGE_COLUMNS
 from chatd.storage.tables import change_log, changes, chat_members, messages
 
-_LOG_BUMP = "UPDATE change_log SET last_pos = last_pos + $1 WHERE id = 1 RETURNING last_pos"
-_LOG_INSERT = """
-INSERT INTO changes (pos, type, chat_id, user_id, message_id, seq, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-"""
 # A member hears of the chat's changes logged after they joined.
 _JOINED = "UPDATE chat_members SET joined_pos = $1 WHERE chat_id = $2 AND user_id = $3"
 
@@ -39,15 +34,12 @@ def append(
     Call it last in a transaction: it takes the log's lock until commit."""
     if not logged:
         return None
-    last = int(sql.execute(conn, _LOG_BUMP, (len(logged),))[0][0])
+    last = sql.log_changes(conn, [(c.type, c.chat, c.user, c.message, c.seq) for c in logged], now)
     first = last - len(logged) + 1
-    at = sql.time(now)
-    rows = [(first + i, c.type, c.chat, c.user, c.message, c.seq, at) for i, c in enumerate(logged)]
-    sql.executemany(conn, _LOG_INSERT, rows)
     joined = [
-        (pos, chat, user)
-        for pos, type_, chat, user, *_rest in rows
-        if type_ in events.JOINS and user is not None
+        (first + i, c.chat, c.user)
+        for i, c in enumerate(logged)
+        if c.type in events.JOINS and c.user is not None
     ]
     if joined:
         sql.executemany(conn, _JOINED, joined)
@@ -182,7 +174,12 @@ def chat_states(
 
 
 def prune(conn: sa.Connection, before: datetime, batch: int = 10_000) -> int:
-    """Forgets up to `batch` of the oldest changes logged before `before`; how many."""
+    """Forgets up to `batch` of the oldest changes logged before `before`; how many (0 when
+    another process is pruning: its next batch takes these too)."""
+    # One pruner in the cluster at a time: replicas pruning together would each delete the same
+    # rows, waiting on each other's row locks, for nothing.
+    if not locks.take_if_free(conn, locks.PRUNING):
+        return 0
     oldest = (
         sa.select(changes.c.pos)
         .where(changes.c.created_at < before)

@@ -32,6 +32,9 @@ from chatd.core.ports import NewUser, Send
 from chatd.storage.records import message_body
 from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
 
+# A change as the log stores it, without its position and time: type, chat, user, message, seq.
+LogRow = tuple[str, int | None, int | None, int | None, int | None]
+
 
 def const(text: str) -> sa.ColumnElement[str]:
     """A string constant written into the SQL itself, not bound: the listings' statements are
@@ -72,6 +75,15 @@ class Dialect:
     def insert(self, table: sa.Table) -> Any:
         """INSERT with the database's ON CONFLICT clauses."""
         raise NotImplementedError
+
+    def log_changes(self, conn: sa.Connection, rows: Sequence[LogRow], at: datetime) -> int:
+        """Takes len(rows) consecutive positions of the change log (its row stays locked until
+        commit) and logs the rows there, in order; the last position."""
+        last = int(self.execute(conn, _LOG_BUMP, (len(rows),))[0][0])
+        first = last - len(rows) + 1
+        when = self.time(at)
+        self.executemany(conn, _LOG_INSERT, [(first + i, *row, when) for i, row in enumerate(rows)])
+        return last
 
     def member_list(self) -> sa.ScalarSelect[Any]:
         """A chat's member ids (correlated with `chats`) in one column, for member_ids()."""
@@ -220,6 +232,12 @@ class PostgresDialect(Dialect):
     def insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table)
 
+    def log_changes(self, conn: sa.Connection, rows: Sequence[LogRow], at: datetime) -> int:
+        # One round trip instead of two: the positions are taken and the rows logged in one
+        # statement.
+        columns = list(zip(*rows, strict=True))
+        return int(self.execute(conn, _LOG_ALL, (len(rows), *map(list, columns), at))[0][0])
+
     def member_list(self) -> sa.ScalarSelect[Any]:
         member = chat_members.c.user_id
         return _correlated_members(sa.func.array_agg(member).aggregate_order_by(member))
@@ -284,6 +302,13 @@ INSERT INTO users (username, username_key, created_at, password_hash, email, rol
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_key) DO NOTHING RETURNING id
 """
 
+# The change log (storage/changes.py): its one row gives out positions.
+_LOG_BUMP = "UPDATE change_log SET last_pos = last_pos + $1 WHERE id = 1 RETURNING last_pos"
+_LOG_INSERT = """
+INSERT INTO changes (pos, type, chat_id, user_id, message_id, seq, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
 # PostgreSQL's. FOR NO KEY UPDATE would do for the sends alone; FOR UPDATE is what a leave and
 # a deletion take, and the batch then waits for them, and they for it, the same way.
 _LOCK_CHATS = """
@@ -330,6 +355,19 @@ WITH input AS (
 SELECT numbered.idx, inserted.id, inserted.seq, inserted.created_at
 FROM inserted JOIN numbered ON numbered.chat = inserted.chat_id AND numbered.seq = inserted.seq
 ORDER BY inserted.chat_id, inserted.seq
+"""
+
+# The change log's positions taken and a group's changes logged, in one statement.
+_LOG_ALL = """
+WITH bump AS (
+    UPDATE change_log SET last_pos = last_pos + $1 WHERE id = 1 RETURNING last_pos
+), logged AS (
+    INSERT INTO changes (pos, type, chat_id, user_id, message_id, seq, created_at)
+    SELECT bump.last_pos - $1 + c.n, c.type, c.chat, c.usr, c.message, c.seq, $7
+    FROM bump, unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+        WITH ORDINALITY AS c(type, chat, usr, message, seq, n)
+)
+SELECT last_pos FROM bump
 """
 
 # New users of a batch in one statement; a name taken (before, or earlier in the batch) inserts
