@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test lint format bench fuzz soak install clean
+.PHONY: run test test-container lint format bench fuzz soak install clean
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .ci/.uv uv==$(UV_VERSION)
@@ -25,10 +25,16 @@ run: install
 test: install
 	$(VENV)/bin/python -m pytest
 
+# Builds the Dockerfile's image and runs it alone, then compose.yaml's stack, with podman (no
+# Docker daemon or registry needed: tests/container); removes all it made. A few minutes.
+test-container: install
+	$(VENV)/bin/python -m pytest tests/container
+
 lint: install
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 format: install
 	$(VENV)/bin/ruff format src tests bench examples
