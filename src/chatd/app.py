@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import fastapi_offline
 from fastapi import FastAPI
@@ -19,12 +19,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from chatd import __version__
-from chatd.api import avito, errors, v1, web
+from chatd.api import avito, errors, health, metrics, v1, web
 from chatd.api.access_log import AccessLog
-from chatd.api.fastpath import AvitoFastPath
+from chatd.api.fastpath import ROUTES, AvitoFastPath
 from chatd.api.idempotency import Idempotency
 from chatd.api.limits import BodySizeLimit
 from chatd.api.methods import HeadAsGet
+from chatd.api.metrics import RequestMetrics
 from chatd.api.ratelimit import RateLimits
 from chatd.api.schemas import settle
 from chatd.api.v1.schemas import IDEMPOTENCY_KEY
@@ -36,7 +37,8 @@ from chatd.core.writes import do_prune_changes, do_purge_idempotency_keys
 from chatd.passwords import Argon2Hasher
 from chatd.realtime.broker import open_broker
 from chatd.realtime.hub import Hub
-from chatd.storage.database import open_database
+from chatd.storage import revisions
+from chatd.storage.database import Database, open_database
 from chatd.storage.store import SqlChangeLog, SqlStore
 
 log = logging.getLogger("chatd")
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = store
         app.state.hub = hub
         app.state.accounts = build_accounts(store, settings)
+        app.state.readiness = health.ReadinessCheck(_probes(settings, database, hub))
         chores = [
             asyncio.create_task(_purge_idempotency_keys(store, settings)),
             asyncio.create_task(_prune_changes(store, settings)),
@@ -74,11 +77,15 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            # After uvicorn's graceful shutdown (api/shutdown.py): the writes still queued (a
+            # chore's, or those of requests cut off at CHATD_SHUTDOWN_TIMEOUT) commit first,
+            # and publish to the hub, which goes next; the database last.
             for chore in chores:
                 chore.cancel()
             await store.close()
             await hub.close()
             await database.dispose()
+            await app.state.rate_limits.close()  # its Redis connections, if any
 
     app = FastAPI(
         title="chatd",
@@ -111,10 +118,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(Idempotency)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(StreamEndpoint)  # a socket keeps no other middleware's frame
+    if settings.metrics != "off":  # off: not a cost on any request
+        app.add_middleware(RequestMetrics, fast_paths=ROUTES if avito_api else ())
     app.add_middleware(AccessLog)  # outermost, to time it all; a socket passes with no frame
     if avito_api:
         app.include_router(avito.router)
     app.include_router(v1.router)
+    app.include_router(health.router)
+    if settings.metrics != "off":
+        app.include_router(metrics.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -145,9 +157,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     operation.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY))
                     responses.setdefault("409", error("Another request with this key runs"))
                     responses["422"] = error("An Idempotency-Key reused for another request")
-                responses["503"] = error(
-                    "The database is out of reach: nothing was changed, or, with the code "
-                    "outcome_unknown, the change may have been made"
+                # /readyz documents its own 503 (api/health.py).
+                responses.setdefault(
+                    "503",
+                    error(
+                        "The database is out of reach: nothing was changed, or, with the code "
+                        "outcome_unknown, the change may have been made"
+                    ),
                 )
         settle(schema, app.state.settings)
         for name in ("HTTPValidationError", "ValidationError"):
@@ -156,6 +172,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             avito.document_key(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _probes(settings: Settings, database: Database, hub: Hub) -> health.Probes:
+    scripts = revisions.scripts()
+    scheme = settings.broker_url.partition(":")[0]
+    broker: Literal["memory", "postgres", "redis"] = (
+        "memory" if scheme == "memory" else "redis" if scheme.startswith("redis") else "postgres"
+    )
+    return health.Probes(
+        database_revisions=lambda: revisions.database_revisions(database),
+        head=scripts.heads,
+        known=scripts.known,
+        broker=broker,
+        broker_connected=lambda: hub.broker.connected,
+    )
 
 
 async def _purge_idempotency_keys(store: SqlStore, settings: Settings) -> None:

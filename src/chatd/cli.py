@@ -12,13 +12,14 @@ import errno
 import gc
 import ipaddress
 import logging
+import logging.config
 import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatd import __version__
+from chatd import __version__, logs
 from chatd.config import SETTINGS, Settings
 
 if TYPE_CHECKING:
@@ -80,11 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"chatd: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "debug":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.config.dictConfig(logs.config(settings.log_format, settings.log_level))
+    logging.captureWarnings(True)  # a warning is a log line too: in the chosen format
     try:
         return _command(args, settings)
     except Exception as exc:
@@ -116,35 +114,68 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    from chatd.api.protocol import limited_http_protocol
-    from chatd.app import create_app
+    from chatd import metrics, workers
+    from chatd.api import shutdown
     from chatd.storage import migrate
 
+    check_workers_broker(settings)
     # First: uvicorn would find the port taken only after migrating and starting the app.
     check_can_listen(settings.host, settings.port)
+    # Once, here, before any worker starts (replicas on other machines wait on its lock).
     migrate.upgrade(settings.database_url)
-    app = create_app(settings)
     announce(settings)
-    tune_garbage_collector()
+    # Each worker, a fresh interpreter, builds its app from these (chatd/workers.py).
+    os.environ.update(workers.settings_environment(settings))
+    metrics.prepare_process_dir()  # the workers' metrics, merged by /metrics (chatd/metrics.py)
+    shutdown.exit_zero_after_sigterm()  # a graceful shutdown's status (api/shutdown.py)
     uvicorn.run(
-        app,
+        workers.APP,
+        factory=True,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        # The same configuration again: uvicorn applies it (in each worker too), and its own
+        # default would give its loggers handlers and a format of their own (chatd/logs.py).
+        log_config=logs.config(settings.log_format, settings.log_level),
+        access_log=False,  # chatd's own (api/access_log.py)
         loop="uvloop",
         # httptools, with a deadline for each request and a limit on its head (api/protocol.py).
-        http=limited_http_protocol(settings.request_timeout, settings.max_header_bytes),
+        http=workers.LimitedHttp(  # type: ignore[arg-type]
+            settings.request_timeout, settings.max_header_bytes
+        ),
         proxy_headers=False,
         server_header=False,
         # The WebSocket stream (api/v1/stream.py): its keep-alive and its incoming frame limit.
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio, closing with 1001 on SIGTERM (api/shutdown.py).
+        ws=shutdown.GoingAwayWebSocket,
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
         ws_per_message_deflate=False,
+        # Annotated int, but handed to asyncio.wait_for, which takes any number of seconds.
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )
     return 0
+
+
+class NeedsSharedBroker(Exception):
+    """Several workers with the memory:// broker: see check_workers_broker."""
+
+
+def check_workers_broker(settings: Settings) -> None:
+    """Refuses several workers on the memory:// broker. Raises NeedsSharedBroker.
+
+    It reaches only its own process: a message sent through one worker would reach the sockets
+    held by the others only at their next sweep of the log (up to CHATD_STREAM_SWEEP_SECONDS
+    late, every time). Silently slow is worse than refused; and picking a broker behind the
+    operator's back would give them a dependency they did not choose."""
+    if settings.workers > 1 and settings.broker_url.startswith("memory:"):
+        raise NeedsSharedBroker(
+            f"--workers {settings.workers} needs a broker that reaches every worker, and "
+            "memory:// reaches only its own process: set --broker-url / CHATD_BROKER_URL to "
+            "postgres:// (on PostgreSQL) or redis://HOST:PORT/DB, or run one worker"
+        )
 
 
 class CannotListen(Exception):
@@ -182,6 +213,7 @@ def failure_line(exc: Exception, settings: Settings) -> str | None:
     place = _database_place(settings.database_url)
     fix = "check --database-url / CHATD_DATABASE_URL"
     table: tuple[tuple[type[Exception], Callable[[Any], str | None]], ...] = (
+        (NeedsSharedBroker, str),
         (CannotListen, lambda e: _cannot_listen(e.host, e.port, e.error)),
         (NotWritable, lambda e: f"{e}: make it writable by this user, or {fix}"),
         (DBAPIError, lambda e: _database_refused(e, place, fix)),

@@ -132,6 +132,16 @@ def _avito_api_key(text: str) -> str:
     return text
 
 
+METRICS_MODES = ("off", "token", "open")
+
+
+def _metrics(text: str) -> str:
+    value = text.lower()
+    if value not in METRICS_MODES:
+        raise ValueError(f"must be off, token or open, got {text!r}")
+    return value
+
+
 def _log_level(text: str) -> str:
     value = text.lower()
     if value not in ("critical", "error", "warning", "info", "debug"):
@@ -139,9 +149,25 @@ def _log_level(text: str) -> str:
     return value
 
 
+def _log_format(text: str) -> str:
+    value = text.lower()
+    if value not in ("text", "json"):
+        raise ValueError(f"must be text or json, got {text!r}")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "0.0.0.0", "Address to listen on."),
     Setting("port", _port, 9000, "TCP port to listen on."),
+    Setting(
+        "workers",
+        _positive_int,
+        1,
+        "Server processes sharing the port (`chatd serve`; about one per core). More than one "
+        "needs a broker that reaches them all (`postgres://` or `redis://`: with `memory://` "
+        "it refuses to start); each has its own database pool, and counts rate limits in its "
+        "own windows unless the broker is `redis://`.",
+    ),
     Setting(
         "database_url",
         _database_url,
@@ -190,7 +216,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request line and headers accepted, in bytes; a larger head, or over 100 "
         "headers, gets 431 and is disconnected.",
     ),
+    Setting(
+        "shutdown_timeout",
+        _positive_float,
+        5.0,
+        "Seconds the requests in flight at SIGTERM have to finish; those still running are "
+        "then cut off. New connections are refused and WebSockets closed with 1001 at once; "
+        "writes already queued are committed before exit. Keep it under the orchestrator's "
+        "grace period (`docker stop`: 10 s).",
+    ),
     Setting("log_level", _log_level, "info", "critical, error, warning, info or debug."),
+    Setting(
+        "log_format",
+        _log_format,
+        "text",
+        "`text` (one line for a terminal) or `json` (one JSON object per line, for a log "
+        "collector): every line of the process, the access log's included.",
+    ),
     Setting("token_ttl_days", _positive_int, 30, "Lifetime of a login token, in days."),
     Setting(
         "argon2_profile",
@@ -292,6 +334,21 @@ SETTINGS: tuple[Setting, ...] = (
         "The Avito API's shared secret when `CHATD_AVITO_API=key`: at least 16 characters "
         "(e.g. `openssl rand -hex 32`). Prefer the variable to the flag: flags show in `ps`.",
     ),
+    Setting(
+        "metrics",
+        _metrics,
+        "off",
+        "Who may read Prometheus metrics at `GET /metrics`: `off` (the path answers 404), "
+        "`token` (only requests with `Authorization: Bearer <CHATD_METRICS_TOKEN>`) or `open` "
+        "(anyone who can reach the port: keep it on a private network).",
+    ),
+    Setting(
+        "metrics_token",
+        _avito_api_key,
+        "",
+        "The scraper's secret when `CHATD_METRICS=token`: at least 16 characters. Prefer the "
+        "variable to the flag: flags show in `ps`.",
+    ),
 )
 
 
@@ -299,6 +356,7 @@ SETTINGS: tuple[Setting, ...] = (
 class Settings:
     host: str = "0.0.0.0"
     port: int = 9000
+    workers: int = 1
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 6
     sqlite_synchronous: str = "FULL"
@@ -306,7 +364,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     request_timeout: float = 30.0
     max_header_bytes: int = 16384
+    shutdown_timeout: float = 5.0
     log_level: str = "info"
+    log_format: str = "text"
     token_ttl_days: int = 30
     argon2_profile: str = "RFC_9106_LOW_MEMORY"
     idempotency_ttl_hours: int = 24
@@ -326,11 +386,18 @@ class Settings:
     rate_limit_avito: str = ""
     avito_api: str = "open"
     avito_api_key: str = dataclasses.field(default="", repr=False)  # a secret: kept out of logs
+    metrics: str = "off"
+    metrics_token: str = dataclasses.field(default="", repr=False)  # a secret too
 
     def __post_init__(self) -> None:
         if self.avito_api == "key" and len(self.avito_api_key) < AVITO_API_KEY_MIN:
             raise ValueError(
                 "CHATD_AVITO_API=key needs CHATD_AVITO_API_KEY (or --avito-api-key): a secret of "
+                f"at least {AVITO_API_KEY_MIN} characters, e.g. from `openssl rand -hex 32`"
+            )
+        if self.metrics == "token" and len(self.metrics_token) < AVITO_API_KEY_MIN:
+            raise ValueError(
+                "CHATD_METRICS=token needs CHATD_METRICS_TOKEN (or --metrics-token): a secret of "
                 f"at least {AVITO_API_KEY_MIN} characters, e.g. from `openssl rand -hex 32`"
             )
 

@@ -23,6 +23,7 @@ import random
 from collections.abc import Awaitable, Collection, Iterator
 from typing import Any
 
+from chatd import metrics
 from chatd.realtime.broker import BrokerUnavailable, Notify, Reconnected
 
 log = logging.getLogger("chatd.realtime")
@@ -128,6 +129,7 @@ class ReconnectingBroker(abc.ABC):
 
     async def start(self, notify: Notify, reconnected: Reconnected) -> None:
         self._notify, self._reconnected = notify, reconnected
+        metrics.broker_state(self.name, connected=False)  # until the first connection
         self._settled.clear()  # a subscribe right after start waits for the first attempt
         self._task = asyncio.create_task(self._run(), name=f"broker {self.name}")
 
@@ -182,6 +184,7 @@ class ReconnectingBroker(abc.ABC):
             await self._discard(self._current)
         self._settled.set()
         self._notify = self._reconnected = None
+        metrics.broker_state(self.name, connected=None)
 
     def _heard(self, topic: str, pos: int) -> None:
         # A hint of a topic just unsubscribed may still be on its way: not wanted, not passed.
@@ -207,12 +210,14 @@ class ReconnectingBroker(abc.ABC):
                 await asyncio.sleep(next(waits))
                 continue
             waits = delays()
+            metrics.broker_state(self.name, connected=True)
             self._log_up(len(link.topics), outage, was_up)
             if was_up or outage:  # hints of the time without a connection were not heard
                 self._call_reconnected()
             was_up, outage = True, False
             error = await self._watch(link)
             self._link = None
+            metrics.broker_state(self.name, connected=False)
             log.warning(
                 "broker %s lost (%s); reconnecting in the background", self.name, describe(error)
             )

@@ -26,6 +26,7 @@ import itertools
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+from chatd import metrics
 from chatd.core.events import ALL_TOPIC
 
 Notify = Callable[[str, int], None]  # (topic, pos): called on the event loop
@@ -82,6 +83,7 @@ class MemoryBroker:
 
     async def start(self, notify: Notify, reconnected: Reconnected) -> None:
         self._notify = notify
+        metrics.broker_state("memory://", connected=True)
 
     async def subscribe(self, topics: Collection[str]) -> None:
         self._topics.update(topics)
@@ -100,6 +102,7 @@ class MemoryBroker:
 
     async def close(self) -> None:
         self._notify = None
+        metrics.broker_state("memory://", connected=None)
 
 
 def open_broker(url: str, database_url: str) -> Broker:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 
+from chatd import metrics
 from chatd.realtime.broker import ALL, Broker
 
 MAX_PENDING = 10_000
@@ -48,6 +49,7 @@ class Publisher:
                 pending[topic] = pos
             else:
                 self.dropped += 1
+                metrics.hints_dropped(1)
         self._ready.set()
 
     async def _run(self) -> None:
@@ -60,5 +62,6 @@ class Publisher:
                     await self._broker.publish(list(batch), max(batch.values()))
                 except Exception:  # the broker logs its outages, once each; the sweep covers
                     self.dropped += len(batch)
+                    metrics.hints_dropped(len(batch))
                 else:
                     self.published += len(batch)

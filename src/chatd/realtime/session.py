@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from chatd import metrics
 from chatd.core import events, stream
 from chatd.core.events import ChatState, LogEntry, StreamEvent
 from chatd.core.ports import Store
@@ -97,6 +98,7 @@ class Session:
                 event = stream.render(entry, self.audience, state)
                 if event is not None:
                     await self._outbox.send(self._outbox.encode(event))
+                    metrics.event_delivered()
             self.checked = page.entries[-1].pos if page.more else max(self.checked, page.last_pos)
             self._hub.reroute(self)
             if page.more:
@@ -183,6 +185,7 @@ class Session:
                             return
                     else:
                         await self._outbox.send(text)
+                        metrics.event_delivered()
                 except BaseException:
                     self._queue[:0] = queued[index + 1 :]
                     raise

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from chatd import metrics
 from chatd.core import clock, events
 from chatd.core.errors import ChatdError, IdempotencyKeyInUse, OutcomeUnknown, Unavailable
 from chatd.core.events import Change, Written
@@ -201,7 +202,8 @@ class GroupCommit:
 
     async def _commit(self, jobs: list[Job]) -> None:
         try:
-            group = await self._db.write(run_group, self._db.sql, jobs)
+            with metrics.write_in_flight(self._db.sql.name):
+                group = await self._db.write(run_group, self._db.sql, jobs)
         except ChatdError as exc:
             if isinstance(exc, Unavailable | OutcomeUnknown) or len(jobs) == 1:
                 # The database is away (logged there), or the commit was cut off and may have
@@ -223,6 +225,7 @@ class GroupCommit:
             return
         self.groups += 1
         self.jobs += len(jobs)
+        metrics.group_committed(len(jobs))
         if group.last_pos is not None and self._notifier is not None:
             self._notifier.publish(group.topics, group.last_pos)
         for job, result, error, reply in group.answers:

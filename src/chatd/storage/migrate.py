@@ -28,7 +28,11 @@ class NotWritable(Exception):
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Brings the schema to `revision`. Runs its own event loop: call it from sync code.
-    Raises NotWritable for a SQLite file that could not be written."""
+    Raises NotWritable for a SQLite file that could not be written.
+
+    On PostgreSQL it holds an advisory lock while it reads and changes the schema
+    (storage/locks.py, taken in migrations/env.py): replicas that start together migrate one
+    after the other, and every one after the first finds the schema at head."""
     # Parsing first rejects an unsupported URL with our message rather than Alembic's.
     url = driver_url(database_url, asynchronous=False)
     check_sqlite_writable(url)

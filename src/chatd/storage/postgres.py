@@ -15,6 +15,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from chatd import metrics
 from chatd.core.errors import OutcomeUnknown
 from chatd.storage.database import Outages, Statement, Work
 from chatd.storage.dialects import POSTGRES, Dialect
@@ -54,6 +55,7 @@ class PostgresDatabase:
         # woken only by a connection coming back, so while connecting fails they sat out the
         # whole pool_timeout (and then got a 500) with the pool empty.
         self._slots = Slots(pool_size, patience=POOL_TIMEOUT)
+        self._in_use = metrics.connections_in_use(self.sql.name)  # the slots taken
         # Reads are single statements: autocommit spares them BEGIN and ROLLBACK round trips.
         self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._statements: dict[sa.Select[Any], Statement] = {}
@@ -132,10 +134,12 @@ class PostgresDatabase:
         except TimeoutError as exc:
             what = f"has had no free connection for {POOL_TIMEOUT:.0f} s"
             raise self._outages.unavailable(exc, what) from exc
+        self._in_use.inc()
         try:
             self._fail_fast()  # it may have been found unreachable while this one queued
             return await self._twice(attempt, retry or _lost_connection)
         finally:
+            self._in_use.dec()
             self._slots.release()
 
     async def _twice(

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chatd import metrics
 from chatd.api import render
 from chatd.api.auth import bearer_token
 from chatd.api.bodies import parse
@@ -113,7 +114,8 @@ class StreamEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == PATH:
-            await changes_stream(WebSocket(scope, receive, send))
+            with metrics.websocket_open():
+                await changes_stream(WebSocket(scope, receive, send))
         else:
             await self.app(scope, receive, send)
 
@@ -199,6 +201,7 @@ async def _stream(
     except stream.ResyncRequired as exc:
         await outbox.resync(exc.pos)
         start = exc.pos
+    metrics.stream_started(requested, resynced=start != requested)
     await outbox.frame({"type": "ready", "pos": start, "user": caller.id})
     session = Session(store, hub, caller.id, caller.is_moderator, start, outbox)
     # Two tasks a socket: this one listens, the session's sends. When the session ends it

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from chatd.storage import locks
 from chatd.storage.database import driver_url
 from chatd.storage.tables import metadata
 
@@ -22,6 +23,9 @@ def _run(connection: sa.Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        # Before Alembic reads the schema's version: replicas starting together on one empty
+        # database would otherwise all create it, and all but one fail.
+        locks.wait_for(connection, locks.MIGRATIONS)
         context.run_migrations()
 
 
