@@ -18,6 +18,7 @@ from chatd.config import Settings
 from chatd.storage import migrate
 from chatd.storage.tables import metadata
 from tests.pgcluster import PgCluster
+from tests.redisserver import RedisServer
 
 TEST_DATABASE = "chatd_test"
 
@@ -104,3 +105,13 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://chatd") as http:
             yield http
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server of the test's own, stopped after it."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

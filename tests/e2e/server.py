@@ -46,6 +46,9 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                # Its own process group: kill() reaches the workers of `--workers N` too, which
+                # a SIGKILL to uvicorn's supervisor alone would leave running.
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -66,7 +69,8 @@ class ServerProcess:
             self.process.wait(timeout=30)
 
     def kill(self) -> None:
-        """kill -9: no chance to flush or close anything."""
+        """kill -9, of the server and any worker it started: no chance to flush or close
+        anything."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)

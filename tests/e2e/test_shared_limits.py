@@ -21,19 +21,12 @@ PROMPTLY = 3.0  # seconds: a hung Redis is given SHARED_TIMEOUT (0.5 s), not wai
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def replicas(redis: RedisServer, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def replicas(
+    redis_server: RedisServer, tmp_path: Path
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two servers on one database and one Redis (one after the other: the first migrates)."""
     url = f"sqlite:///{tmp_path / 'data' / 'chatd.db'}"
-    env = {"CHATD_BROKER_URL": redis.url, "CHATD_RATE_LIMIT_AVITO": f"{BUDGET}/minute"}
+    env = {"CHATD_BROKER_URL": redis_server.url, "CHATD_RATE_LIMIT_AVITO": f"{BUDGET}/minute"}
     first = ServerProcess(url, tmp_path / "first.log", **env)
     second = ServerProcess(url, tmp_path / "second.log", **env)
     try:
@@ -71,19 +64,19 @@ def test_two_replicas_count_one_budget_in_redis(
 
 
 def test_requests_succeed_while_redis_is_down_or_hung(
-    replicas: tuple[ServerProcess, ServerProcess], redis: RedisServer
+    replicas: tuple[ServerProcess, ServerProcess], redis_server: RedisServer
 ) -> None:
     first, second = replicas
     user, _left = _add_user(first)
-    redis.pause()  # hung: connections accepted, nothing answered
+    redis_server.pause()  # hung: connections accepted, nothing answered
     try:
         for server in (first, second):
             started = time.monotonic()
             assert _list_chats(server, user).status_code == 200
             assert time.monotonic() - started < PROMPTLY
     finally:
-        redis.resume()
-    redis.kill()
+        redis_server.resume()
+    redis_server.kill()
     for server in (first, second):
         for _ in range(2):
             started = time.monotonic()

@@ -42,15 +42,6 @@ ENV = {
 }
 
 
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _postgres_database(cluster: PgCluster, name: str) -> str:
     cluster.psql(f"CREATE DATABASE {name}")
     return cluster.url(name)
@@ -162,10 +153,10 @@ def test_postgres_broker_reaches_streams_on_both_workers(
 
 
 def test_redis_broker_reaches_streams_on_both_workers_on_sqlite(
-    redis: RedisServer, tmp_path: Path
+    redis_server: RedisServer, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'data' / 'chatd.db'}"
-    with _serving(url, tmp_path / "server.log", redis.url) as server:
+    with _serving(url, tmp_path / "server.log", redis_server.url) as server:
         _a_message_reaches_streams_on_both_workers(server)
 
 
@@ -192,12 +183,12 @@ SENDS = 60
 
 
 async def test_sends_through_two_workers_on_one_sqlite_file_are_each_stored_once(
-    redis: RedisServer, tmp_path: Path
+    redis_server: RedisServer, tmp_path: Path
 ) -> None:
     """Two processes write one SQLite file: their group commits take the file's write lock in
     turn, and the chat's history stays gap-free."""
     url = f"sqlite:///{tmp_path / 'data' / 'chatd.db'}"
-    with _serving(url, tmp_path / "server.log", redis.url) as server:
+    with _serving(url, tmp_path / "server.log", redis_server.url) as server:
         limits = httpx.Limits(max_connections=SENDS)  # a connection each: both workers take some
         async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as http:
             account = {"username": "alice", "password": "alice's password"}

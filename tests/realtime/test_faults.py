@@ -48,15 +48,6 @@ def own_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 _names = iter(range(1, 10_000))
 
 
@@ -237,22 +228,24 @@ async def test_postgres_restart_under_the_postgres_broker(
 async def test_redis_killed_then_back(
     database: str,
     own_cluster: PgCluster,
-    redis: RedisServer,
+    redis_server: RedisServer,
     tmp_path: Path,
     servers: list[ServerProcess],
 ) -> None:
     url = _database(database, own_cluster, tmp_path)
-    servers += [_start(url, tmp_path, f"redis-{i}", CHATD_BROKER_URL=redis.url) for i in (1, 2)]
+    servers += [
+        _start(url, tmp_path, f"redis-{i}", CHATD_BROKER_URL=redis_server.url) for i in (1, 2)
+    ]
     pair = Pair(servers[1], servers[0])
     try:
         await pair.setup("rkill")
         assert await pair.latency("before") < LIVE
-        redis.kill()
+        redis_server.kill()
         await _degraded(pair, "during the outage", 5)
         # A user who connects during the outage hears live hints once Redis is back.
         late = Pair(servers[1], servers[0])
         await late.setup("rlate")
-        redis.start()
+        redis_server.start()
         await pair.recovers("after Redis came back")
         await late.recovers("for a stream opened during the outage")
         await late.close()
@@ -267,21 +260,23 @@ async def test_redis_killed_then_back(
 async def test_a_hung_redis_never_delays_a_write(
     database: str,
     own_cluster: PgCluster,
-    redis: RedisServer,
+    redis_server: RedisServer,
     tmp_path: Path,
     servers: list[ServerProcess],
 ) -> None:
     url = _database(database, own_cluster, tmp_path)
-    servers += [_start(url, tmp_path, f"hung-{i}", CHATD_BROKER_URL=redis.url) for i in (1, 2)]
+    servers += [
+        _start(url, tmp_path, f"hung-{i}", CHATD_BROKER_URL=redis_server.url) for i in (1, 2)
+    ]
     pair = Pair(servers[1], servers[0])
     try:
         await pair.setup("rhung")
         assert await pair.latency("before") < LIVE
-        redis.pause()
+        redis_server.pause()
         try:
             await _degraded(pair, "while Redis hangs", 8, every=0.25)
         finally:
-            redis.resume()
+            redis_server.resume()
         await pair.recovers("after Redis answered again")
         await pair.exactly_once()
     finally:
@@ -291,18 +286,20 @@ async def test_a_hung_redis_never_delays_a_write(
 
 
 async def test_chatd_starts_with_redis_down_and_connects_when_it_comes(
-    own_cluster: PgCluster, redis: RedisServer, tmp_path: Path, servers: list[ServerProcess]
+    own_cluster: PgCluster, redis_server: RedisServer, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
     url = _database("postgresql", own_cluster, tmp_path)
-    redis.kill()
-    servers += [_start(url, tmp_path, f"down-{i}", CHATD_BROKER_URL=redis.url) for i in (1, 2)]
+    redis_server.kill()
+    servers += [
+        _start(url, tmp_path, f"down-{i}", CHATD_BROKER_URL=redis_server.url) for i in (1, 2)
+    ]
     pair = Pair(servers[1], servers[0])
     try:
         await pair.setup("rdown")  # HTTP and the stream work without the broker
         _sent, took = await pair.send("with Redis down")
         assert took < WRITE
         await pair.reader.message(SWEEP + 5)
-        redis.start()
+        redis_server.start()
         await pair.recovers("once Redis is up")
         await pair.exactly_once()
     finally:
