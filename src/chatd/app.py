@@ -34,6 +34,7 @@ from chatd.config import Settings
 from chatd.core import clock
 from chatd.core.accounts import Accounts
 from chatd.core.writes import do_prune_changes, do_purge_idempotency_keys
+from chatd.metrics import count as count_metrics
 from chatd.passwords import Argon2Hasher
 from chatd.realtime.broker import open_broker
 from chatd.realtime.hub import Hub
@@ -55,6 +56,7 @@ def build_accounts(store: SqlStore, settings: Settings) -> Accounts:
 
 def create_app(settings: Settings) -> FastAPI:
     """The ASGI app. The schema must already be migrated (`chatd serve` does it first)."""
+    count_metrics(settings.metrics != "off")  # off: the instruments cost nothing either
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -29,9 +29,9 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -87,9 +87,49 @@ class Instruments:
     broker_state: Gauge
 
 
-@functools.cache
+class _Off:
+    """Every instrument while metrics are off (CHATD_METRICS=off): an update is a call that does
+    nothing. Counting anyway would cost every read a lock and two writes into a shared file
+    (multiprocess mode: ~1 µs an update), and every event fanned out to a socket another."""
+
+    def labels(self, *_values: str) -> _Off:
+        return self
+
+    def inc(self, _amount: float = 1) -> None:
+        pass
+
+    def dec(self, _amount: float = 1) -> None:
+        pass
+
+    def set(self, _value: float) -> None:
+        pass
+
+    def observe(self, _value: float) -> None:
+        pass
+
+    def track_inprogress(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+
+_OFF = Instruments(**{f.name: cast(Any, _Off()) for f in fields(Instruments)})
+_counting = False  # set by `count` (app.py, from CHATD_METRICS)
+
+
+def count(on: bool) -> None:
+    """Whether this process counts: the app says so as it is made, before any instrument is
+    used (the database keeps the instrument it was given at its start)."""
+    global _counting
+    _counting = on
+
+
 def instruments() -> Instruments:
-    """This process's instruments, made at the first use (see the module's docstring)."""
+    """This process's instruments: the real ones, made at their first use (see the module's
+    docstring), or, while metrics are off, ones that do nothing."""
+    return _instruments() if _counting else _OFF
+
+
+@functools.cache
+def _instruments() -> Instruments:
     from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
     if multiprocess_dir() is not None:
