@@ -1,7 +1,7 @@
 """`python -m bench`: chatd under load on SQLite and PostgreSQL, against references from the
 same run (HTTP ceiling, pgbench, a single-thread SQLite loop). See docs/benchmarks.md.
 
-    python -m bench [--quick] [--only ceiling,sqlite,postgresql,sockets]
+    python -m bench [--quick] [--only ceiling,sqlite,postgresql,workers,sockets]
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from bench.series import Series
 from bench.servers import ceiling_server
 from bench.sockets import Row, run_sockets, table
 from bench.sqlite_loop import sqlite_loop_series
+from bench.workers import run_workers, scaling, scaling_table
 from bench.wrk import wrk_path
 
-PARTS = ("ceiling", "sqlite", "postgresql", "sockets")
+PARTS = ("ceiling", "sqlite", "postgresql", "workers", "sockets")
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -166,6 +167,8 @@ def main() -> int:
             run_sqlite(workdir, load, results, ceiling.url)
         if "postgresql" in args.parts:
             run_postgresql(workdir, load, results, ceiling.url, machine)
+        if "workers" in args.parts:
+            run_workers(workdir, load, results)
         if "sockets" in args.parts:
             print("== idle WebSocket streams and fan-out (bench/sockets.py)", flush=True)
             sockets = run_sockets(workdir, args.quick)
@@ -181,6 +184,7 @@ def main() -> int:
             flush=True,
         )
     verdicts = [v for v in judge(results) if v.passed is not None]
+    workers = scaling(results)
     report = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started),
@@ -190,12 +194,15 @@ def main() -> int:
         "machine": machine,
         "measurements": [m.as_json() for m in results.measurements],
         "targets": [v.as_json() for v in verdicts],
+        "workers": [row.as_json() for row in workers],
         "sockets": [row.as_json() for row in sockets],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n## Targets\n\n{targets_table(verdicts)}")
     print(f"\n## Measurements\n\n{measurements_table(results.measurements)}")
+    if workers:
+        print(f"\n## --workers 2 against one process\n\n{scaling_table(workers)}")
     if sockets:
         print(f"\n## Idle streams and fan-out\n\n{table(sockets)}")
     print(f"\n{report['seconds']} s; results in {args.output}")

@@ -98,13 +98,15 @@ def run_chatd(
             database.add_bulk_messages(seeded, per_chat)
             total = database.count_messages()
             print(f"{database.system}: {total:,} messages in the database", flush=True)
-            series = _reads(database.system, server.url, seeded, label, load)
+            series = read_series(database.system, server.url, seeded, label, load)
             if label == HISTORY_SIZES[-1][0]:
                 series += _ceiling(database.system, ceiling_url, load)
             measure(series, load, results)
         print(f"{database.system}: messages/add beside its reference", flush=True)
         measure(
-            _sends(database.system, server.url, seeded, load) + references(seeded), load, results
+            send_series(database.system, server.url, seeded, load) + references(seeded),
+            load,
+            results,
         )
         measure(_other_writes(database.system, server.url, seeded, load), load, results)
     finally:
@@ -112,7 +114,7 @@ def run_chatd(
     return seeded
 
 
-def _reads(system: str, url: str, seeded: Seeded, history: str, load: Load) -> list[Series]:
+def read_series(system: str, url: str, seeded: Seeded, history: str, load: Load) -> list[Series]:
     bodies = {
         chats_get(history): ("/chats/get", {"user": seeded.reader}),
         messages_get(history): ("/messages/get", {"chat": seeded.history_chat, "limit": PAGE}),
@@ -132,7 +134,7 @@ def _ceiling(system: str, url: str, load: Load) -> list[Series]:
     return [wrk_series("ceiling", scenario, url, "post.lua", args, c) for c in load.connections]
 
 
-def _sends(system: str, url: str, seeded: Seeded, load: Load) -> list[Series]:
+def send_series(system: str, url: str, seeded: Seeded, load: Load) -> list[Series]:
     one = json.dumps({"chat": seeded.hot_chat, "author": seeded.author, "text": "hello from wrk"})
     big = json.dumps({"chat": seeded.big_chat, "author": seeded.author, "text": "hello, crowd"})
     random_args = (str(seeded.bulk_first), str(seeded.bulk_last), str(seeded.author))

@@ -122,12 +122,16 @@ def test_streams_are_counted_open_delivered_and_resumed(tmp_path: Path) -> None:
         assert isinstance(ready["pos"], int)
         with open_stream(server, bob, pos=ready["pos"]) as stream:
             assert frame(stream)["type"] == "ready"
+            assert frame(stream)["type"] == "message.created"  # replayed
         with open_stream(server, bob, pos=10**9) as stream:
             assert frame(stream)["type"] == "resync_required"
+        # Counted once the frame is written, which the client may see first: waited for.
+        eventually(
+            lambda: value(scrape(server, TOKEN), "chatd_stream_events_delivered_total"), 2
+        )  # and the replayed one
         seen = scrape(server, TOKEN)
         assert value(seen, "chatd_stream_resumes_total", outcome="resumed") == 1
         assert value(seen, "chatd_stream_resumes_total", outcome="resync_required") == 1
-        assert value(seen, "chatd_stream_events_delivered_total") == 2  # and the replayed one
 
 
 def test_a_broker_outage_shows_as_degraded_with_dropped_hints(tmp_path: Path) -> None:

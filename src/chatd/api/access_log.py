@@ -23,13 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
 from time import perf_counter
 
-from fastapi.routing import iter_route_contexts
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatd.api.routes import RouteTemplates
 from chatd.logs import FIELDS
 
 log = logging.getLogger("chatd.access")
@@ -51,40 +49,10 @@ def request_id(scope: Scope) -> str:
     return os.urandom(16).hex()
 
 
-class Templates:
-    """The full template of each of an app's routes, prefixes included: FastAPI puts the route
-    it matched in the scope (`scope["route"]`) as its router declared it, without the prefix of
-    the router that includes it (`/chats/{chat_id}` for `/api/v1/chats/{chat_id}`)."""
-
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        contexts = [c for c in iter_route_contexts(routes) if isinstance(c.route, Route)]
-        self._by_route = {id(c.route): str(c.path_format) for c in contexts}
-        self._gets = [
-            (c.path_regex, str(c.path_format)) for c in contexts if "GET" in (c.methods or ())
-        ]
-
-    def route_of(self, scope: Scope) -> str:
-        """The template of the route that answered, else the path, escaped where it is not
-        printable: a percent-encoded line break must not forge a line."""
-        path: str = scope["path"]
-        route = scope.get("route")
-        if route is not None:
-            template = self._by_route.get(id(route))
-            if template is not None:
-                return template
-        elif scope["method"] == "HEAD":
-            # api/methods.py answers HEAD as a GET on a copy of the scope: find its route again.
-            for regex, template in self._gets:
-                if regex.match(path):
-                    return template
-        # No route, or a Mount (the web client's files, the docs' assets): the path.
-        return path if path.isprintable() else ascii(path)[1:-1]
-
-
 class AccessLog:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.templates: Templates | None = None  # of the app's routes: on the first request
+        self.templates: RouteTemplates | None = None  # of the app's routes: at the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,8 +81,11 @@ class AccessLog:
             if log.isEnabledFor(logging.INFO):
                 templates = self.templates
                 if templates is None:
-                    templates = self.templates = Templates(scope["app"].routes)
-                route = templates.route_of(scope)
+                    templates = self.templates = RouteTemplates(scope["app"].routes)
+                # No route, or a Mount (the web client's files): the path, escaped where it is
+                # not printable (a percent-encoded line break must not forge a line).
+                path: str = scope["path"]
+                route = templates.of(scope) or (path if path.isprintable() else ascii(path)[1:-1])
                 _log_line(scope["method"], route, status, (perf_counter() - started) * 1000, rid)
 
 

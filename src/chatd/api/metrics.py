@@ -13,18 +13,18 @@ not make ten thousand. Paths no route matches share one label, `unmatched`.
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Awaitable, Collection
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
-from starlette.routing import Mount, compile_path
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatd import metrics
 from chatd.api.auth import bearer_token
+from chatd.api.routes import RouteTemplates
 from chatd.config import Settings
 from chatd.core.errors import Unauthenticated
 
@@ -70,7 +70,7 @@ class RequestMetrics:
         # The labelled children, looked up once: `labels()` costs more than the count itself.
         self._counters: dict[tuple[str, str, str], Counter] = {}
         self._timers: dict[tuple[str, str], Histogram] = {}
-        self._known: Templates | None = None
+        self._known: RouteTemplates | None = None
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: a WebSocket goes on with no frame of ours (api/v1/stream.py).
@@ -98,7 +98,7 @@ class RequestMetrics:
             self._record(scope, status, perf_counter() - started)
 
     def _record(self, scope: Scope, status: str, seconds: float) -> None:
-        route = self._template(scope, status)
+        route = self._template(scope)
         method = scope["method"] if scope["method"] in METHODS else "other"
         counter = self._counters.get((route, method, status))
         if counter is None:
@@ -111,45 +111,13 @@ class RequestMetrics:
             self._timers[route, method] = timer
         timer.observe(seconds)
 
-    def _template(self, scope: Scope, status: str) -> str:
+    def _template(self, scope: Scope) -> str:
         path: str = scope["path"]
         if path in self.fast_paths:
             return path
         route = scope.get("route")  # set by the router that matched, in this very scope
         if isinstance(route, Mount):
             return f"{route.path}/{{path}}"
-        if route is not None:
-            # FastAPI's route knows its path within its router; the whole template (with the
-            # router's prefix) is in the route context FastAPI leaves in the scope.
-            context = scope.get("fastapi", {}).get("effective_route_context")
-            template = getattr(context, "path", None) or getattr(route, "path", None)
-            if isinstance(template, str):
-                return template
-        if status == "404":
-            return UNMATCHED
-        # Answered before routing (an idempotent replay, a refused key), or routed on a copy of
-        # the scope (HEAD as GET): the path is matched against the templates.
         if self._known is None:
-            self._known = Templates(scope["app"])
-        return self._known.find(path)
-
-
-class Templates:
-    """Every route's template, to match a path that the router did not label for us."""
-
-    def __init__(self, app: FastAPI) -> None:
-        templates = list(app.openapi()["paths"])
-        for route in app.router.routes:
-            if isinstance(route, Mount):
-                templates.append(f"{route.path}/{{path:path}}")
-            elif isinstance(path := getattr(route, "path", None), str):
-                templates.append(path)
-        self._compiled: list[tuple[re.Pattern[str], str]] = [
-            (compile_path(t)[0], t.replace(":path}", "}")) for t in templates
-        ]
-
-    def find(self, path: str) -> str:
-        for regex, template in self._compiled:
-            if regex.match(path):
-                return template
-        return UNMATCHED
+            self._known = RouteTemplates(scope["app"].routes)
+        return self._known.of(scope) or UNMATCHED
