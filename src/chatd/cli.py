@@ -1,4 +1,4 @@
-"""The command line: `chatd serve | migrate | users`. Flags come from config.SETTINGS.
+"""The command line: `chatd serve | migrate | users | demo`. Flags come from config.SETTINGS.
 
 An operator's mistake (a database that cannot be reached, a port in use, a file that cannot be
 written, a bad setting) ends in one line on stderr saying what to change, never a traceback:
@@ -43,6 +43,8 @@ SERVE_FLAGS = tuple(s.name for s in SETTINGS)
 MIGRATE_FLAGS = ("database_url",)
 # The broker: a change made here is hinted to the servers' streams as their own are.
 USERS_FLAGS = ("database_url", "argon2_profile", "broker_url", "stream_sweep_seconds")
+DEMO_FLAGS = USERS_FLAGS
+DEMO_ARGUMENTS = ("users", "chats", "messages", "seed", "into_existing")  # not settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,12 +71,35 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="List every account: id, username, role, blocked, created.")
     for parser_ in actions.choices.values():
         _add_setting_flags(parser_, USERS_FLAGS)
+    _add_demo_parser(commands)
     return parser
+
+
+def _add_demo_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="Fill an empty database with realistic demo users, chats and messages.",
+        description="Fills the database through the same use cases as the API, with a progress "
+        "bar. Every demo account gets the same password, printed at the end: for demos only.",
+    )
+    for flag, default, what in (
+        ("--users", 1000, "accounts to make"),
+        ("--chats", 200, "chats to make (about 30%% private, the rest groups)"),
+        ("--messages", 100_000, "messages to send"),
+        ("--seed", 1, "the random seed: the same seed makes the same names, chats and texts"),
+    ):
+        demo.add_argument(flag, type=int, default=default, help=f"{what} (default {default})")
+    demo.add_argument(
+        "--into-existing",
+        action="store_true",
+        help="add to a database that already has users (refused without it)",
+    )
+    _add_setting_flags(demo, DEMO_FLAGS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = ("command", "action", "username", "moderator")
+    commands = ("command", "action", "username", "moderator", *DEMO_ARGUMENTS)
     overrides = {k: v for k, v in vars(args).items() if k not in commands}
     try:
         settings = Settings.from_env(**overrides)
@@ -101,6 +126,11 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
         moderator = getattr(args, "moderator", False)
         return users_command(settings, args.action, getattr(args, "username", ""), moderator)
+    if args.command == "demo":
+        from chatd.demo import Sizes, demo_command
+
+        sizes = Sizes(args.users, args.chats, args.messages)
+        return demo_command(settings, sizes, args.seed, args.into_existing)
     return _serve(settings)
 
 
@@ -144,7 +174,9 @@ def _serve(settings: Settings) -> int:
         http=workers.LimitedHttp(  # type: ignore[arg-type]
             settings.request_timeout, settings.max_header_bytes
         ),
-        proxy_headers=False,
+        # Only behind a proxy the operator names (uvicorn would trust 127.0.0.1 by default).
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         server_header=False,
         # The WebSocket stream (api/v1/stream.py): its keep-alive and its incoming frame limit.
         # uvicorn's websockets-sansio, closing with 1001 on SIGTERM (api/shutdown.py).

@@ -225,6 +225,15 @@ SETTINGS: tuple[Setting, ...] = (
         "writes already queued are committed before exit. Keep it under the orchestrator's "
         "grace period (`docker stop`: 10 s).",
     ),
+    Setting(
+        "forwarded_allow_ips",
+        str,
+        "",
+        "Proxies trusted to say who the client is (comma-separated addresses or networks, or "
+        "`*`): from their requests the client address is taken from X-Forwarded-For (and the "
+        "scheme from X-Forwarded-Proto), so per-address rate limits count each client, not the "
+        "proxy. Empty (the default): those headers are ignored, since anyone could send them.",
+    ),
     Setting("log_level", _log_level, "info", "critical, error, warning, info or debug."),
     Setting(
         "log_format",
@@ -365,6 +374,7 @@ class Settings:
     request_timeout: float = 30.0
     max_header_bytes: int = 16384
     shutdown_timeout: float = 5.0
+    forwarded_allow_ips: str = ""
     log_level: str = "info"
     log_format: str = "text"
     token_ttl_days: int = 30
