@@ -27,10 +27,10 @@ def read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-class _Hints:
-    """What the command changed that streams follow: hinted through the broker at the end, as
-    the server hints its own writes, so open streams learn of it at once (a block closes the
-    user's streams within a second)."""
+class Hints:
+    """What a command (`chatd users`, `chatd demo`) changed that streams follow: hinted through
+    the broker at the end, as the server hints its own writes, so open streams learn of it at
+    once (a block closes the user's streams within a second)."""
 
     def __init__(self) -> None:
         self.topics: set[str] = set()
@@ -40,24 +40,29 @@ class _Hints:
         self.topics.update(topics)
         self.pos = max(self.pos, pos)
 
-
-async def _run(settings: Settings, action: str, username: str, moderator: bool) -> str:
-    hints = _Hints()
-    try:
-        return await _act(settings, hints, action, username, moderator)
-    finally:
-        if hints.topics and not await publish_once(
-            settings.broker_url, settings.database_url, hints.topics, hints.pos
+    async def send(self, settings: Settings, late: str) -> None:
+        """Hints the broker, once; if it cannot be reached, says what is late and by how much
+        (the servers' sweep finds the changes in the log anyway)."""
+        if self.topics and not await publish_once(
+            settings.broker_url, settings.database_url, self.topics, self.pos
         ):
             print(
-                "chatd: the broker could not be reached: open streams learn of this within "
+                f"chatd: the broker could not be reached: {late} within "
                 f"{settings.stream_sweep_seconds} s instead",
                 file=sys.stderr,
             )
 
 
+async def _run(settings: Settings, action: str, username: str, moderator: bool) -> str:
+    hints = Hints()
+    try:
+        return await _act(settings, hints, action, username, moderator)
+    finally:
+        await hints.send(settings, "open streams learn of this")
+
+
 async def _act(
-    settings: Settings, hints: _Hints, action: str, username: str, moderator: bool
+    settings: Settings, hints: Hints, action: str, username: str, moderator: bool
 ) -> str:
     database = open_database(settings)
     store = SqlStore(database, hints)

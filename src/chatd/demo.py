@@ -26,6 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 import sqlalchemy as sa
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from chatd.admin import Hints
 from chatd.config import Settings
 from chatd.core.accounts import Accounts
 from chatd.core.chats import create_group
@@ -35,7 +36,6 @@ from chatd.core.models import Account, Caller, ChatId, Role, UserId
 from chatd.core.ports import PasswordHasher
 from chatd.demo_plan import ChatPlan, message_text, plan_chats, plan_messages, plan_people
 from chatd.passwords import Argon2Hasher
-from chatd.realtime.broker import publish_once
 from chatd.storage import migrate
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
@@ -75,18 +75,6 @@ class _HashOnce:
 
     def verify(self, password_hash: str, password: str) -> bool:
         return self._hasher.verify(password_hash, password)
-
-
-class _Hints:
-    """The topics written to, hinted through the broker at the end, as `chatd users` does."""
-
-    def __init__(self) -> None:
-        self.topics: set[str] = set()
-        self.pos = 0
-
-    def publish(self, topics: Iterable[str], pos: int) -> None:
-        self.topics.update(topics)
-        self.pos = max(self.pos, pos)
 
 
 def _as(user: UserId) -> Caller:
@@ -168,7 +156,7 @@ class Made(NamedTuple):
 async def fill(settings: Settings, sizes: Sizes, seed: int, into_existing: bool) -> Made:
     """Makes the plan of `seed` in the database. Raises NotEmpty when it has users and not
     `into_existing` (before writing anything), or the ChatdError of a refused write."""
-    hints = _Hints()
+    hints = Hints()
     database = open_database(settings)
     store = SqlStore(database, hints)
     try:
@@ -178,14 +166,7 @@ async def fill(settings: Settings, sizes: Sizes, seed: int, into_existing: bool)
     finally:
         await store.close()
         await database.dispose()
-        if hints.topics and not await publish_once(
-            settings.broker_url, settings.database_url, hints.topics, hints.pos
-        ):
-            print(
-                "chatd: the broker could not be reached: running servers show the demo data "
-                f"within {settings.stream_sweep_seconds} s instead",
-                file=sys.stderr,
-            )
+        await hints.send(settings, "running servers show the demo data")
 
 
 async def _make(store: SqlStore, settings: Settings, sizes: Sizes, rng: random.Random) -> Made:
