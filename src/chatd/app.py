@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.stream_sweep_seconds,
         )
         await hub.start()
-        store = SqlStore(database, notifier=hub)  # every commit is published
+        store = SqlStore(database, notifier=hub, lanes=settings.lanes)  # commits are published
         app.state.store = store
         app.state.hub = hub
         app.state.accounts = build_accounts(store, settings)

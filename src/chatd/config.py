@@ -68,6 +68,12 @@ def _broker_url(text: str) -> str:
     return text
 
 
+def _lanes(text: str) -> str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    return str(_positive_int(text))
+
+
 def _synchronous(text: str) -> str:
     value = text.upper()
     if value not in ("FULL", "NORMAL", "EXTRA"):
@@ -181,6 +187,15 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL statements in flight per server process (reads and writes together; "
         "writes also go at most two transactions at a time). Bounded on purpose: backends "
         "beyond a few per core only queue on locks and CPUs (see docs/decisions.md §5).",
+    ),
+    Setting(
+        "write_lanes",
+        _lanes,
+        "auto",
+        "Groups of writes one server process keeps in the database at once. `auto`: 2 on "
+        "PostgreSQL with one process, 1 with several (`--workers`) and on SQLite. Every group "
+        "ends on the change log's one position row, so the groups of all processes queue there: "
+        "with several replicas on one PostgreSQL, set 1 (see docs/decisions.md §31).",
     ),
     Setting(
         "sqlite_synchronous",
@@ -368,6 +383,7 @@ class Settings:
     workers: int = 1
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 6
+    write_lanes: str = "auto"
     sqlite_synchronous: str = "FULL"
     max_text_length: int = 10_000
     max_body_bytes: int = 1024 * 1024
@@ -398,6 +414,17 @@ class Settings:
     avito_api_key: str = dataclasses.field(default="", repr=False)  # a secret: kept out of logs
     metrics: str = "off"
     metrics_token: str = dataclasses.field(default="", repr=False)  # a secret too
+
+    @property
+    def lanes(self) -> int | None:
+        """`write_lanes` as a number; None: the database's own (storage/dialects.py).
+
+        Several workers take one each: a second lane lets a process's next group start while one
+        commits, and several processes already do that for each other. More groups at once
+        only queue on the position row, and each is smaller (measured: docs/decisions.md §31)."""
+        if self.write_lanes != "auto":
+            return int(self.write_lanes)
+        return 1 if self.workers > 1 else None
 
     def __post_init__(self) -> None:
         if self.avito_api == "key" and len(self.avito_api_key) < AVITO_API_KEY_MIN:

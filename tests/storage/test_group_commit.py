@@ -212,3 +212,31 @@ async def test_every_write_goes_through_the_group_commit(store: SqlStore) -> Non
     assert store.commits.jobs == before + 6
     last, _pruned = await store.change_positions()
     assert last > 0
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+async def test_no_more_groups_are_in_the_database_at_once_than_its_lanes(
+    database_url: str, lanes: int
+) -> None:
+    """`--workers N` gives each process one lane (Settings.lanes): the groups of all processes
+    queue on the change log's row, and more of them at once only wait there."""
+    database = open_database(Settings(database_url=database_url))
+    store = SqlStore(database, lanes=lanes)
+    try:
+        (alice,) = await _users(store, "alice")
+        chat = await store.write(None, writes.do_create_chat, "room", [alice], clock.now())
+        sends = []
+        for i in range(6):  # each a little after the last: a lane is busy when the next comes
+            sends.append(
+                asyncio.ensure_future(
+                    store.write(None, writes.do_send, Send(chat, alice, f"m{i}", clock.now()))
+                )
+            )
+            await asyncio.sleep(0)
+        running = [lane for lane in store.commits._lanes if not lane.done()]
+        assert len(running) == lanes
+        # Concurrent groups commit in either order: each send has its own seq, none lost.
+        assert sorted(m.seq for m in await asyncio.gather(*sends)) == [1, 2, 3, 4, 5, 6]
+    finally:
+        await store.close()
+        await database.dispose()

@@ -98,6 +98,8 @@ def test_flags_left_unset_change_nothing() -> None:
         ("CHATD_MAX_BODY_BYTES", "1MiB"),
         ("CHATD_MAX_BODY_BYTES", ""),
         ("CHATD_LOG_LEVEL", "loud"),
+        ("CHATD_WRITE_LANES", "0"),
+        ("CHATD_WRITE_LANES", "two"),
         ("CHATD_DATABASE_URL", "mysql://db/chatd"),
     ],
 )
@@ -109,3 +111,10 @@ def test_bad_value_raises_value_error_naming_the_variable(variable: str, raw: st
 def test_bad_flag_raises_value_error_naming_the_flag() -> None:
     with pytest.raises(ValueError, match="--max-body-bytes"):
         Settings.from_env({}, max_body_bytes="huge")
+
+
+def test_write_lanes_auto_are_the_databases_own_with_one_process_and_one_with_several() -> None:
+    assert Settings().lanes is None  # storage/dialects.py: 2 on PostgreSQL, 1 on SQLite
+    assert Settings(workers=2).lanes == 1
+    assert Settings.from_env({"CHATD_WRITE_LANES": "AUTO", "CHATD_WORKERS": "3"}).lanes == 1
+    assert Settings.from_env({"CHATD_WRITE_LANES": "3", "CHATD_WORKERS": "2"}).lanes == 3

@@ -163,9 +163,11 @@ def _run(
 
 
 class GroupCommit:
-    def __init__(self, db: Database, notifier: Notifier | None) -> None:
+    def __init__(self, db: Database, notifier: Notifier | None, lanes: int | None = None) -> None:
+        """`lanes`: how many groups may be in the database at once (default: the dialect's)."""
         self._db = db
         self._notifier = notifier
+        self.lanes = lanes or db.sql.lanes
         self._waiting: list[Job] = []
         self._lanes: set[asyncio.Task[None]] = set()
         self.groups = 0  # for tests and the bench: how many transactions, for how many jobs
@@ -178,7 +180,7 @@ class GroupCommit:
         # after its task ends, and a job queued in that turn found every lane "running", and
         # waited for the next write to start one (seen as 15 s hangs during an outage).
         self._lanes = {lane for lane in self._lanes if not lane.done()}
-        if len(self._lanes) < self._db.sql.lanes:
+        if len(self._lanes) < self.lanes:
             self._lanes.add(asyncio.create_task(self._drain()))
         # A caller who leaves does not undo its write: it is answered to nobody.
         return await asyncio.shield(job.future)

@@ -64,10 +64,13 @@ class SqlChangeLog:
 
 
 class SqlStore(SqlChangeLog):
-    def __init__(self, db: Database, notifier: Notifier | None = None) -> None:
-        """`notifier` hears of every commit's changes (the real-time hub), if given."""
+    def __init__(
+        self, db: Database, notifier: Notifier | None = None, lanes: int | None = None
+    ) -> None:
+        """`notifier` hears of every commit's changes (the real-time hub), if given; `lanes`:
+        how many groups of writes may be in the database at once (default: the dialect's)."""
         super().__init__(db)
-        self.commits = GroupCommit(db, notifier)
+        self.commits = GroupCommit(db, notifier, lanes)
         self._my_chat_infos = chats.chat_info_query(db.sql, everyone=False)
 
     async def write(self, receipt: Receipt | None, work: Any, /, *args: Any, **kwargs: Any) -> Any:
