@@ -137,7 +137,7 @@ TABLES_AT_0002 = (users, auth_tokens, chats, chat_members, messages, idempotency
 # Columns later migrations added to those tables: not there at 0002.
 ADDED_AFTER_0002 = {
     "chat_members": {"joined_pos"},
-    "chats": {"head", "last_message_text"},
+    "chats": {"head", "last_message_text", "from_avito"},
     "messages": {"body"},
 }
 
@@ -241,3 +241,65 @@ def test_upgrade_from_0004_fills_the_stored_records(empty_url: str) -> None:
         for chat, name in enumerate(("first", "second", "third"), start=1)
         for author in (1, 2)
     ]
+
+
+def _chats_of_both_apis(conn: sa.Connection) -> None:
+    """At 0005: a chat made by /chats/add (no owner), a v1 group (owned), a private chat."""
+    alice, bob = (
+        _insert(conn, users, username=name, username_key=name, created_at=NOW)
+        for name in ("alice", "bob")
+    )
+    times = {"created_at": NOW, "last_message_at": NOW}
+    _insert(conn, chats, name="from avito", head="avito head", **times)
+    _insert(conn, chats, name="a group", owner_id=alice, head="group head", **times)
+    pair = {"is_private": True, "direct_low": alice, "direct_high": bob}
+    _insert(conn, chats, name=None, head="private head", **pair, **times)
+
+
+def _named(conn: sa.Connection) -> list[tuple[Any, ...]]:
+    query = sa.select(chats.c.id, chats.c.name, chats.c.owner_id, chats.c.head).order_by("id")
+    return [tuple(row) for row in conn.execute(query)]
+
+
+def _try_chat(name: str, *, from_avito: bool) -> Callable[[sa.Connection], bool]:
+    """Whether a chat of this name can be added (rolled back either way)."""
+
+    def attempt(conn: sa.Connection) -> bool:
+        values = {"created_at": NOW, "last_message_at": NOW, "from_avito": from_avito}
+        savepoint = conn.begin_nested()
+        try:
+            _insert(conn, chats, name=name, **values)
+        except sa.exc.IntegrityError:
+            return False
+        finally:
+            savepoint.rollback()
+        return True
+
+    return attempt
+
+
+def test_upgrade_from_0005_keeps_the_chats_and_only_avito_names_unique(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0005")
+    _on(empty_url, _chats_of_both_apis)
+    before = _on(empty_url, _named)
+
+    migrate.upgrade(empty_url)
+
+    assert _on(empty_url, _named) == before
+    flags = _on(empty_url, lambda c: list(c.execute(sa.select(chats.c.from_avito).order_by("id"))))
+    assert [flag for (flag,) in flags] == [True, False, False]
+    # The chat made through /chats/add keeps its name to itself among Avito chats...
+    assert _on(empty_url, _try_chat("from avito", from_avito=True)) is False
+    # ...while a v1 group neither holds its name nor is refused one.
+    assert _on(empty_url, _try_chat("a group", from_avito=True)) is True
+    assert _on(empty_url, _try_chat("from avito", from_avito=False)) is True
+    assert _differences(empty_url) == []
+
+
+def test_downgrade_below_0006_refuses_while_chats_share_a_name(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    times = {"created_at": NOW, "last_message_at": NOW}
+    _on(empty_url, lambda c: [_insert(c, chats, name="twin", **times) for _ in range(2)])
+    with pytest.raises(RuntimeError, match="share a name"):
+        migrate.downgrade(empty_url, "0005")
+    assert len(_on(empty_url, _named)) == 2

@@ -30,7 +30,7 @@ from chatd.admin import Hints
 from chatd.config import Settings
 from chatd.core.accounts import Accounts
 from chatd.core.chats import create_group
-from chatd.core.errors import ChatdError, ChatNameTaken, UsernameTaken
+from chatd.core.errors import ChatdError, UsernameTaken
 from chatd.core.messages import post_message, send_direct
 from chatd.core.models import Account, Caller, ChatId, Role, UserId
 from chatd.core.ports import PasswordHasher
@@ -137,13 +137,8 @@ async def _open_chat(
     owner, *others = [ids[person] for person in plan.members]
     if plan.name is None:  # a private chat is made by its first message, as in the API
         return (await send_direct(store, _as(owner), others[0], opener, max_length=max_length)).chat
-    for number in count(1):
-        try:
-            name = plan.name if number == 1 else f"{plan.name} ({number})"
-            return (await create_group(store, _as(owner), name, others)).id
-        except ChatNameTaken:
-            continue
-    raise AssertionError("unreachable")
+    # Group names need not be unique (docs/decisions.md §32): a second run reuses them.
+    return (await create_group(store, _as(owner), plan.name, others)).id
 
 
 class Made(NamedTuple):

@@ -60,15 +60,6 @@ async def test_create_chat_alone_and_with_duplicates(api: Api) -> None:
     assert twice["users"] == sorted([alice.id, bob.id])
 
 
-async def test_create_chat_with_a_taken_name_is_a_conflict(api: Api) -> None:
-    alice = await sign_up(api.http, "alice")
-    await create_chat(api.http, alice, "general")
-    response = await api.http.post(
-        "/api/v1/chats", json={"name": "general", "users": []}, headers=alice.auth
-    )
-    assert assert_error(response, 409)["code"] == "chat_name_taken"
-
-
 async def test_create_chat_with_unknown_users_names_them(api: Api) -> None:
     alice = await sign_up(api.http, "alice")
     response = await api.http.post(
@@ -263,16 +254,6 @@ async def test_the_owner_must_stay_among_the_members(api: Api) -> None:
         )
         assert assert_error(response, 400)["code"] == "invalid_users"
     assert (await show_chat(api.http, alice, chat))["users"] == sorted([alice.id, bob.id])
-
-
-async def test_renaming_to_a_taken_name_is_a_conflict(api: Api) -> None:
-    alice = await sign_up(api.http, "alice")
-    await create_chat(api.http, alice, "taken")
-    chat = (await create_chat(api.http, alice, "mine"))["id"]
-    response = await api.http.patch(
-        f"/api/v1/chats/{chat}", json={"name": "taken"}, headers=alice.auth
-    )
-    assert assert_error(response, 409)["code"] == "chat_name_taken"
 
 
 # Leaving and deleting

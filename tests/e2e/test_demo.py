@@ -111,7 +111,7 @@ def test_demo_refuses_a_database_with_users_unless_told_to_add_to_it(tmp_path: P
         members, messages = _census(server, users)
     finally:
         server.kill()
-    assert len(members) == 16  # the second run's chat names were taken: numbered variants
+    assert len(members) == 16  # the second run's groups reuse the first's names
     assert len(messages) == 1000
 
 

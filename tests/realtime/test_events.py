@@ -118,15 +118,15 @@ async def test_refused_and_rolled_back_changes_are_never_pushed(
 ) -> None:
     alice, bob, eve = await sign_up_many(http, "alice", "bob", "eve")
     chat = (await create_chat(http, alice, "room", [bob]))["id"]
-    await create_chat(http, alice, "taken")
     bobs = await Stream.open(server.url, bob)
     refused = await http.post(
         f"/api/v1/chats/{chat}/messages", json={"text": "let me in"}, headers=eve.auth
     )
     assert refused.status_code == 404
-    # The rename runs under the chat's lock, then fails on the unique name: rolled back.
-    clash = await http.patch(f"/api/v1/chats/{chat}", json={"name": "taken"}, headers=alice.auth)
-    assert clash.status_code == 409
+    # The rename runs under the chat's lock, then fails on an unknown member: rolled back.
+    change = {"name": "renamed", "users": [alice.id, bob.id, 999_999]}
+    clash = await http.patch(f"/api/v1/chats/{chat}", json=change, headers=alice.auth)
+    assert clash.status_code == 404
     await bobs.silence()
     await send(http, alice, chat, "still here")
     assert (await bobs.next())["message"]["text"] == "still here"

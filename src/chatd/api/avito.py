@@ -56,6 +56,10 @@ async def users_add(request: Request) -> Response:
     responses=error_responses(404, 409, 429),
     openapi_extra=openapi_body(ChatAdd),
     summary="Create a chat between users",
+    description=(
+        "The name must not be held by another chat made here (409 `chat_name_taken`). "
+        "Groups made through API v1 do not count: they may share a name with any chat."
+    ),
 )
 @_limited
 async def chats_add(request: Request) -> Response:

@@ -15,7 +15,8 @@ CHAT_NAME_MAX = 128
 
 
 async def create_chat(store: Store, name: str, users: Sequence[UserId]) -> ChatId:
-    """Creates a chat with these members (duplicates collapse).
+    """Creates a chat with these members (duplicates collapse), as the Avito API's /chats/add:
+    no owner, and a name no other chat made this way holds.
 
     Raises InvalidInput, ChatNameTaken, or UserNotFound naming every unknown id.
     """
@@ -67,8 +68,9 @@ async def create_group(
     users: Sequence[UserId],
     receipt: Receipt | None = None,
 ) -> ChatInfo:
-    """A chat owned by the caller, who is always a member. Raises InvalidInput, ChatNameTaken
-    or UserNotFound."""
+    """A chat owned by the caller, who is always a member. Any name will do: groups may share
+    one, so creating a group never tells of other people's chats. Raises InvalidInput or
+    UserNotFound."""
     checked = check_name(name, field="name", max_length=CHAT_NAME_MAX)
     members = sorted({*users, caller.id})
     return await store.write(
@@ -85,8 +87,10 @@ async def update_chat(
     receipt: Receipt | None = None,
 ) -> ChatInfo:
     """Renames and/or sets the members (owner or moderator). The owner stays a member; private
-    chats cannot change. Raises ChatNotFound, Forbidden, ChatIsPrivate, InvalidInput,
-    ChatNameTaken or UserNotFound."""
+    chats cannot change. A group takes any name; a chat made through the Avito API keeps its
+    name unique among those (ChatNameTaken): it has no owner, so only a moderator, who may see
+    every chat, can meet that refusal. Raises ChatNotFound, Forbidden, ChatIsPrivate,
+    InvalidInput, ChatNameTaken or UserNotFound."""
     info = await access_chat(store, caller, chat)
     # Private chats have no owner: say what the real obstacle is (members know the chat anyway).
     if info.is_private:

@@ -93,8 +93,11 @@ class Transaction(Protocol):
         """Raises UserNotFound naming every id that is nobody's."""
         ...
 
-    def insert_chat(self, name: str, now: datetime, owner: UserId | None) -> ChatId:
-        """Raises ChatNameTaken."""
+    def insert_chat(
+        self, name: str, now: datetime, owner: UserId | None, *, from_avito: bool
+    ) -> ChatId:
+        """Raises ChatNameTaken if `from_avito` and another chat made through the Avito API
+        holds the name (only those clash)."""
         ...
 
     def find_direct_chat(self, low: UserId, high: UserId) -> ChatId | None: ...
@@ -109,7 +112,8 @@ class Transaction(Protocol):
         ...
 
     def rename_chat(self, chat: ChatId, name: str) -> None:
-        """Raises ChatNameTaken."""
+        """Raises ChatNameTaken if the chat was made through the Avito API and another such
+        chat holds the name."""
         ...
 
     def set_owner(self, chat: ChatId, owner: UserId) -> None: ...

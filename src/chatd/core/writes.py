@@ -76,23 +76,34 @@ def do_delete_token(tx: Transaction, token_id: int) -> Written[None]:
 
 
 def do_create_chat(
-    tx: Transaction,
-    name: str,
-    members: Sequence[UserId],
-    now: datetime,
-    owner: UserId | None = None,
+    tx: Transaction, name: str, members: Sequence[UserId], now: datetime
 ) -> Written[ChatId]:
-    tx.require_users(members)
-    chat = tx.insert_chat(name, now, owner)
-    tx.add_members(chat, members, now)
-    return Written(chat, events.chat_created(chat, set(members)))
+    """A chat made through the Avito API: no owner, and a name no other such chat holds (the
+    Avito contract; v1 groups may share it, and do not count)."""
+    return _create(tx, name, members, now, None, from_avito=True)
 
 
 def do_create_group(
     tx: Transaction, name: str, members: Sequence[UserId], now: datetime, owner: UserId
 ) -> Written[ChatInfo]:
-    chat, created = do_create_chat(tx, name, members, now, owner)
+    """A v1 group, named freely: its name neither clashes with nor reveals anyone else's."""
+    chat, created = _create(tx, name, members, now, owner, from_avito=False)
     return Written(_seen_by(tx, owner, chat), created)
+
+
+def _create(
+    tx: Transaction,
+    name: str,
+    members: Sequence[UserId],
+    now: datetime,
+    owner: UserId | None,
+    *,
+    from_avito: bool,
+) -> Written[ChatId]:
+    tx.require_users(members)
+    chat = tx.insert_chat(name, now, owner, from_avito=from_avito)
+    tx.add_members(chat, members, now)
+    return Written(chat, events.chat_created(chat, set(members)))
 
 
 def do_update_chat(

@@ -99,7 +99,10 @@ chats = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True),
     # NULL for private chats, which are named after the other person by clients.
-    sa.Column("name", sa.String(128), unique=True),
+    sa.Column("name", sa.String(128)),
+    # Made by the Avito API's /chats/add. Its name is unique among such chats (the Avito
+    # contract, uq_chats_avito_name below); groups made through API v1 are named freely.
+    sa.Column("from_avito", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_message_at", Timestamp, nullable=False),
     # The seq of the newest message: the sending transaction bumps it under the row lock.
@@ -117,6 +120,16 @@ chats = sa.Table(
     # A moderator's listing of every chat walks this index page by page.
     sa.Index(None, "last_message_at", "id"),
     sqlite_autoincrement=True,
+)
+
+# A partial unique index: only the names of chats made through the Avito API clash
+# (docs/decisions.md, "Chat names"). A v1 group's name never refuses, nor reveals, another's.
+sa.Index(
+    "uq_chats_avito_name",
+    chats.c.name,
+    unique=True,
+    sqlite_where=chats.c.from_avito,
+    postgresql_where=chats.c.from_avito,
 )
 
 chat_members = sa.Table(

@@ -75,8 +75,16 @@ class SqlTransaction:
     def require_users(self, users_: Sequence[UserId]) -> None:
         require_users(self.conn, users_)
 
-    def insert_chat(self, name: str, now: datetime, owner: UserId | None) -> ChatId:
-        values = {"name": name, "created_at": now, "last_message_at": now, "owner_id": owner}
+    def insert_chat(
+        self, name: str, now: datetime, owner: UserId | None, *, from_avito: bool
+    ) -> ChatId:
+        values = {
+            "name": name,
+            "created_at": now,
+            "last_message_at": now,
+            "owner_id": owner,
+            "from_avito": from_avito,
+        }
         return int(self._named(name, lambda: insert_id(self.conn, chats, _with_time(values, now))))
 
     def find_direct_chat(self, low: UserId, high: UserId) -> ChatId | None:
@@ -125,7 +133,8 @@ class SqlTransaction:
             return write()
         except sa.exc.IntegrityError as exc:
             message = str(exc.orig)
-            if "uq_chats_name" in message or "chats.name" in message:
+            # PostgreSQL names the index; SQLite the column (only the partial index is on it).
+            if "uq_chats_avito_name" in message or "chats.name" in message:
                 raise ChatNameTaken(name) from exc
             raise
 

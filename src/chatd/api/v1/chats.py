@@ -68,6 +68,10 @@ async def list_chats(
     responses=error_responses(401, 404, 409, 429),
     openapi_extra=openapi_body(NewChat, component=True),
     summary="Create a group chat owned by the caller",
+    description=(
+        "Names need not be unique: groups may share a name, with each other and with chats "
+        "made through the Avito API, so a name is never refused for being in use."
+    ),
 )
 @limited("chat_creations", by=caller_id)
 @replies(201, render.chat_info)
@@ -107,7 +111,11 @@ async def show_chat(
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=openapi_body(ChatChange, component=True),
     summary="Rename a chat or set its members (owner or moderator)",
-    description="The new members must include the chat's owner (else 400 `invalid_users`).",
+    description=(
+        "The new members must include the chat's owner (else 400 `invalid_users`). A group "
+        "takes any name. A chat made through the Avito API (no owner: moderators only) keeps "
+        "its name unique among those chats: 409 `chat_name_taken` if another holds it."
+    ),
 )
 @replies(200, render.chat_info)
 async def change_chat(
