@@ -11,144 +11,35 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.server import CHATD, ServerProcess
-from tests.ui.conftest import BrowserErrors
+from tests.ui.conftest import (
+    LIVE,
+    PASSWORD,
+    BrowserErrors,
+    Open,
+    account,
+    alice_and_bob,
+    chat_item,
+    create_chat,
+    log_in,
+    message,
+    messages,
+    send,
+    status,
+    unique,
+)
 
 pytestmark = pytest.mark.ui
 
-PASSWORD = "correct horse battery staple"
-LIVE = 1_000  # ms: what one person sends, the other sees within a second
 # Where the README's screenshots come from: CHATD_SCREENSHOTS=docs/screenshots make test.
 SCREENSHOTS = os.environ.get("CHATD_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    directory = tmp_path_factory.mktemp("web-client")
-    server = ServerProcess(
-        f"sqlite:///{directory / 'chatd.db'}",
-        directory / "server.log",
-        # Every test registers and logs in people from 127.0.0.1; the limit on failed logins
-        # for one name stays as it ships (a test runs into it).
-        CHATD_RATE_LIMIT_REGISTRATIONS="10000/minute",
-        CHATD_RATE_LIMIT_LOGINS="10000/minute",
-        CHATD_RATE_LIMIT_CHAT_CREATIONS="10000/minute",
-        CHATD_RATE_LIMIT_SENDS="10000/minute",
-        CHATD_ARGON2_PROFILE="CHEAPEST",
-    ).start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def errors(web_server: ServerProcess) -> Iterator[BrowserErrors]:
-    collected = BrowserErrors(web_server.url)
-    yield collected
-    collected.assert_none()
-
-
-Open = Callable[..., Awaitable[Page]]
-
-
-@pytest.fixture
-async def person(
-    chromium: Browser, web_server: ServerProcess, errors: BrowserErrors
-) -> AsyncIterator[Open]:
-    """Opens the app in a browser context of its own and registers (or logs in) `name`."""
-    contexts: list[BrowserContext] = []
-    dialogs: list[str] = []
-
-    async def open_as(
-        name: str, *, register: bool = True, viewport: dict[str, int] | None = None
-    ) -> Page:
-        context = await chromium.new_context(base_url=web_server.url, viewport=viewport)
-        context.set_default_timeout(10_000)
-        errors.watch(context)
-        contexts.append(context)
-        page = await context.new_page()
-
-        async def refuse(dialog: Any) -> None:
-            dialogs.append(dialog.message)
-            await dialog.dismiss()
-
-        page.on("dialog", refuse)
-        await page.goto("/")
-        await log_in(page, name, register=register)
-        return page
-
-    yield open_as
-    for context in contexts:
-        await context.close()
-    assert not dialogs, f"the page opened dialogs: {dialogs}"
-
-
-def unique(name: str) -> str:
-    return f"{name}{secrets.token_hex(3)}"
-
-
-async def alice_and_bob(person: Open) -> tuple[Page, str, Page, str]:
-    """Two people registered in two browser contexts: (alice, her name, bob, his name)."""
-    bob_name = unique("bob")
-    bob = await person(bob_name)
-    alice_name = unique("alice")
-    alice = await person(alice_name)
-    return alice, alice_name, bob, bob_name
-
-
-def status(page: Page, text: str) -> Locator:
-    """The connection status in the header, showing `text`."""
-    return page.get_by_role("status").filter(has_text=text)
-
-
-async def log_in(page: Page, name: str, *, register: bool = False) -> None:
-    await page.get_by_label("Username", exact=True).fill(name)
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    button = "Register" if register else "Log in"
-    await page.get_by_role("button", name=button, exact=True).click()
-    await expect(status(page, "Connected")).to_be_visible()
-
-
-def messages(page: Page) -> Locator:
-    return page.get_by_role("log", name="Messages").locator(".message")
-
-
-def message(page: Page, text: str) -> Locator:
-    return messages(page).filter(has=page.locator(".text").get_by_text(text, exact=True))
-
-
-def chat_item(page: Page, name: str) -> Locator:
-    return (
-        page.get_by_role("list", name="Your chats")
-        .locator(".chat-item")
-        .filter(has=page.locator(".chat-name").get_by_text(name, exact=True))
-    )
-
-
-async def create_chat(page: Page, name: str, *members: str) -> None:
-    await page.get_by_text("New group chat").click()
-    await page.get_by_label("Name", exact=True).fill(name)
-    await page.get_by_label("Members (usernames, comma-separated)").fill(", ".join(members))
-    await page.get_by_role("button", name="Create").click()
-    await expect(page.get_by_role("heading", name=name)).to_be_visible()
-
-
-async def send(page: Page, text: str) -> None:
-    composer = page.get_by_label("Message", exact=True)
-    await composer.fill(text)
-    await composer.press("Enter")
-    await expect(message(page, text)).to_be_visible()
 
 
 async def screenshot(page: Page, name: str) -> None:
@@ -307,8 +198,8 @@ async def test_scrolling_up_loads_older_pages_of_a_long_history(
 ) -> None:
     carol_name, dave_name = unique("carol"), unique("dave")
     async with httpx.AsyncClient(base_url=f"{web_server.url}/api/v1") as api:
-        carol = await _account(api, carol_name)
-        await _account(api, dave_name)
+        carol = await account(api, carol_name)
+        await account(api, dave_name)
         dave_id = (await api.get("/users", params={"username": dave_name}, headers=carol)).json()
         chat = await api.post(
             "/chats", json={"name": "archive", "users": [dave_id["users"][0]["id"]]}, headers=carol
@@ -332,13 +223,6 @@ async def test_scrolling_up_loads_older_pages_of_a_long_history(
     assert seen == list(range(50, 501, 50)), seen
     texts = await shown.locator(".text").all_text_contents()
     assert texts == [f"message {n}" for n in range(1, 501)]
-
-
-async def _account(api: httpx.AsyncClient, name: str) -> dict[str, str]:
-    created = await api.post("/users", json={"username": name, "password": PASSWORD})
-    assert created.status_code == 201, created.text
-    token = await api.post("/auth/tokens", json={"username": name, "password": PASSWORD})
-    return {"Authorization": f"Bearer {token.json()['token']}"}
 
 
 # Chats: private, group management
@@ -406,7 +290,7 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await send(bob, "rude words")
 
     async with httpx.AsyncClient(base_url=f"{web_server.url}/api/v1") as api:
-        await _account(api, mod_name)
+        await account(api, mod_name)
     promote = [str(CHATD), "users", "promote", mod_name, "--database-url"]
     await asyncio.to_thread(
         subprocess.run, [*promote, web_server.database_url], check=True, capture_output=True
@@ -467,7 +351,7 @@ async def test_a_moderators_all_chats_view_is_live_and_their_own_list_stays_thei
     bob = await person(bob_name)
     alice = await person(alice_name)
     async with httpx.AsyncClient(base_url=f"{web_server.url}/api/v1") as api:
-        await _account(api, mod_name)
+        await account(api, mod_name)
     promote = [str(CHATD), "users", "promote", mod_name, "--database-url"]
     await asyncio.to_thread(
         subprocess.run, [*promote, web_server.database_url], check=True, capture_output=True

@@ -1,0 +1,142 @@
+// The open chat's messages: confirmed ones, the outbox's (pending, waiting, failed) after them
+// in the order they were typed, the editor of a message, and the composer's length counter.
+// What to show comes from timeline.js; this module only turns it into elements.
+
+import { $, el, focusWithin, say, show, when } from "./dom.js";
+import { nameOf } from "./state.js";
+import { lengthCheck, timeline, tooLong } from "./timeline.js";
+
+export class MessageView {
+  // actions: { edit(message), remove(message), editInput(text), save(message, text),
+  //            cancel(), retype(op), discard(op) }
+  constructor(actions) {
+    this.actions = actions;
+    this.shown = {};
+    this.failed = new Set(); // keys of failed items already shown, to bring new ones into view
+  }
+
+  render(state, { toBottom = false } = {}) {
+    const seen = {
+      open: state.open, ops: state.ops, echoes: state.echoes, names: state.names,
+      editing: state.editing && state.editing.id, blocked: state.blocked, me: state.me,
+    };
+    if (!toBottom && Object.keys(seen).every((k) => seen[k] === this.shown[k])) return;
+    this.shown = seen;
+    const open = state.open;
+    if (!open) return;
+    const list = $("messages");
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const items = timeline(state).map((item) => this.item(state, item));
+    if (open.beforeSeq !== null && open.beforeSeq !== undefined) {
+      const hint = open.loadingOlder ? "Loading…" : "Scroll up for older messages";
+      items.unshift(el("li", { class: "hint", text: hint }));
+    }
+    const focus = focusWithin(list, "[data-message], [data-pending]");
+    list.replaceChildren(...items);
+    focus();
+    if (toBottom || atBottom) list.scrollTop = list.scrollHeight;
+    // A message that failed is shown where it can be seen, with what to do about it.
+    const failed = [...list.querySelectorAll(".failed")];
+    for (const node of failed) {
+      const key = node.dataset.pending || node.dataset.message;
+      if (!this.failed.has(key)) node.scrollIntoView({ block: "nearest" });
+    }
+    this.failed = new Set(failed.map((node) => node.dataset.pending || node.dataset.message));
+  }
+
+  item(state, item) {
+    const { op } = item;
+    const failed = op && op.status === "failed";
+    const classes = ["message", item.own ? "own" : "", op ? "pending" : "", failed ? "failed" : ""];
+    const attrs = { class: classes.filter(Boolean).join(" ") };
+    let author = state.me ? state.me.username : "";
+    let time = null;
+    let body;
+    if (item.kind === "message") {
+      const { message } = item;
+      attrs["data-message"] = String(message.id);
+      author = nameOf(state, message.author);
+      time = el("time", { datetime: message.created_at, text: when(message.created_at) });
+      body = message.deleted
+        ? el("p", { class: "text deleted", text: "message deleted" })
+        : el("p", { class: "text", text: item.text });
+      if (item.editing) body = this.editor(state, message);
+      if (message.edited_at && !message.deleted) {
+        time = [time, el("span", { class: "edited", text: "(edited)" })];
+      }
+    } else {
+      attrs["data-pending"] = item.key;
+      body = el("p", { class: "text", text: item.text });
+    }
+    const status = item.status ? el("span", { class: "status", text: item.status }) : null;
+    const meta = el("div", { class: "meta" }, el("span", { class: "author", text: author }),
+      ...(Array.isArray(time) ? time : [time]), status);
+    const actions = this.buttons(item);
+    const row = actions.length ? el("div", { class: "actions" }, ...actions) : null;
+    return el("li", attrs, meta, body, row);
+  }
+
+  buttons(item) {
+    const { op, message } = item;
+    const button = (text, label, onclick) =>
+      el("button", { type: "button", class: "link", text, "aria-label": label, onclick });
+    const actions = [];
+    if (op && op.status === "failed") {
+      // Every failed operation can be taken back into the person's hands, or dropped.
+      if (op.kind !== "delete") actions.push(button("Edit", null, () => this.actions.retype(op)));
+      actions.push(button("Discard", null, () => this.actions.discard(op)));
+      return actions;
+    }
+    if (item.kind !== "message") return actions;
+    const { edit, remove } = this.actions;
+    if (item.canEdit) actions.push(button("Edit", "Edit message", () => edit(message, item.text)));
+    if (item.canDelete) actions.push(button("Delete", "Delete message", () => remove(message)));
+    return actions;
+  }
+
+  // The editor's text is part of the state, not of the DOM: a message arriving meanwhile
+  // re-renders the list without losing what is being typed.
+  editor(state, message) {
+    const input = el("textarea", { class: "edit-input", "aria-label": "Edit message", rows: "2" });
+    input.value = state.editing.text;
+    const counter = el("span", { class: "counter" });
+    const error = el("p", { class: "error", role: "alert", hidden: true });
+    const update = () => {
+      renderCounter(counter, input.value, state.maxLength);
+      if (!tooLong(input.value, state.maxLength)) say(error, "");
+    };
+    update();
+    input.addEventListener("input", () => {
+      this.actions.editInput(input.value);
+      update();
+    });
+    const save = () => {
+      const refused = tooLong(input.value, state.maxLength);
+      if (refused) say(error, refused);
+      else this.actions.save(message, input.value);
+    };
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        save();
+      } else if (event.key === "Escape") {
+        event.stopPropagation();
+        this.actions.cancel();
+      }
+    });
+    return el("div", { class: "edit" }, input, error,
+      el("div", { class: "actions" }, counter,
+        el("button", { type: "button", class: "small", text: "Save", onclick: save }),
+        el("button", {
+          type: "button", class: "small secondary", text: "Cancel", onclick: () => this.actions.cancel(),
+        })));
+  }
+}
+
+// "9001 / 10000" from 80% of the limit on; marked (red) past it.
+export function renderCounter(node, text, maxLength) {
+  const check = lengthCheck(text, maxLength);
+  node.textContent = check.show ? check.label : "";
+  node.classList.toggle("over", check.over);
+  show(node, check.show);
+}

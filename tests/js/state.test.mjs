@@ -1,0 +1,104 @@
+// The client's state (src/chatd/web/static/state.js): pure, so every rule is a few lines here.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  PREVIEW_LENGTH, chatTitle, excerptOf, initialState, sortedChats, unreadTotal,
+} from "../../src/chatd/web/static/state.js";
+import { ME, chat, created, msg, run, session } from "./fixtures.mjs";
+
+describe("loads and events", () => {
+  test("previews are cut where the server cuts them", () => {
+    assert.equal(PREVIEW_LENGTH, 200);
+    let s = session();
+    s = run(s, created(msg(1, { text: "x".repeat(500) })));
+    assert.equal(s.chats.get(10).last_message.excerpt.length, 200);
+  });
+
+  test("frames wait while a load is in flight and apply on top of its result", () => {
+    let s = run(initialState(), { type: "session.started", me: ME }, { type: "load.begin", kind: "chats" });
+    const ticket = s.ticket;
+    s = run(s, { type: "frame", frame: { type: "chat.created", chat: chat(12, { last_seq: 3 }) } });
+    assert.equal(s.chats.size, 0);
+    assert.equal(s.held.length, 1);
+    s = run(s, { type: "load.end", kind: "chats", ticket, result: { chats: [chat(10)] } });
+    assert.deepEqual([...s.chats.keys()].sort(), [10, 12]);
+    assert.equal(s.held.length, 0);
+  });
+
+  test("a later load of the same kind supersedes an earlier one still in flight", () => {
+    let s = run(initialState(), { type: "session.started", me: ME }, { type: "load.begin", kind: "chats" });
+    const first = s.ticket;
+    s = run(s, { type: "load.begin", kind: "chats" });
+    const second = s.ticket;
+    s = run(s, { type: "load.end", kind: "chats", ticket: second, result: { chats: [chat(11)] } });
+    s = run(s, { type: "load.end", kind: "chats", ticket: first, result: { chats: [chat(10)] } });
+    assert.deepEqual([...s.chats.keys()], [11]);
+    assert.equal(s.loads.length, 0);
+  });
+
+  test("a load of an ended session changes nothing", () => {
+    let s = run(initialState(), { type: "session.started", me: ME }, { type: "load.begin", kind: "chats" });
+    const old = s.ticket;
+    s = run(s, { type: "session.ended" }, { type: "session.started", me: ME });
+    s = run(s, { type: "load.end", kind: "chats", ticket: old, result: { chats: [chat(10)] } });
+    assert.equal(s.chats.size, 0);
+    assert.ok(s.ticket >= old, "tickets never go back");
+  });
+
+  test("a message updates its chat's preview and unread count; our own marks it read", () => {
+    let s = session();
+    s = run(s, created(msg(1, { chat: 11 })), created(msg(2, { chat: 11 })));
+    assert.equal(s.chats.get(11).unread_count, 2);
+    assert.equal(unreadTotal(s), 2);
+    s = run(s, created(msg(3, { chat: 11, author: 1 })));
+    assert.equal(s.chats.get(11).unread_count, 0);
+    assert.equal(excerptOf(s, s.chats.get(11)), "alice: text 3");
+  });
+
+  test("a message of a chat not listed asks for the chat", () => {
+    const s = run(session(), created(msg(1, { chat: 99 })));
+    assert.deepEqual(s.effects, [{ type: "fetchChat", id: 99 }]);
+  });
+
+  test("an edit the stream showed is not undone by an older reply", () => {
+    let s = session([msg(1)]);
+    const edited = msg(1, { text: "new", edited_at: "2026-12-06T10:05:00.000000Z" });
+    s = run(s, { type: "frame", frame: { type: "message.edited", message: edited } });
+    s = run(s, { type: "load.begin", kind: "open" });
+    s = run(s, { type: "load.end", kind: "open", ticket: s.ticket, result: { chat: chat(10), messages: [msg(1)], beforeSeq: null, reopen: true } });
+    s = run(s, { type: "frame", frame: { type: "message.deleted", message: msg(1, { text: null, deleted: true }) } });
+    s = run(s, { type: "frame", frame: { type: "message.edited", message: edited } });
+    assert.equal(s.open.messages.get(1).deleted, true);
+  });
+
+  test("a replayed chat event keeps the newer history HTTP showed", () => {
+    let s = session();
+    s = run(s, created(msg(5, { chat: 11, seq: 5 })));
+    s = run(s, { type: "frame", frame: { type: "chat.updated", chat: chat(11, { name: "renamed", last_seq: 2 }) } });
+    assert.equal(s.chats.get(11).name, "renamed");
+    assert.equal(s.chats.get(11).last_seq, 5);
+  });
+
+  test("the open chat deleted closes it and says so", () => {
+    const s = run(session(), { type: "frame", frame: { type: "chat.deleted", chat: { id: 10 } } });
+    assert.equal(s.open, null);
+    assert.equal(s.notice, "This chat was deleted.");
+  });
+
+  test("'cannot reach the server' goes once the connection is live again", () => {
+    let s = run(session(), { type: "error", where: "chat", text: "Cannot reach the server.", offline: true });
+    s = run(s, { type: "error", where: "details", text: "Not allowed." });
+    s = run(s, { type: "connection", status: "live" });
+    assert.equal(s.errors.chat, null);
+    assert.equal(s.errors.details.text, "Not allowed.");
+  });
+
+  test("chats sort by activity, and a private chat is titled by the other person", () => {
+    let s = session();
+    s = run(s, created(msg(1, { chat: 11 })));
+    assert.deepEqual(sortedChats(s).map((c) => c.id), [11, 10]);
+    assert.equal(chatTitle(s, chat(20, { name: null, is_private: true })), "bob");
+  });
+});
+
