@@ -30,6 +30,7 @@ V1_OPERATIONS = {
     ("post", "/api/v1/auth/tokens"),
     ("delete", "/api/v1/auth/tokens/current"),
     ("get", "/api/v1/me"),
+    ("get", "/api/v1/rules"),
     ("get", "/api/v1/chats"),
     ("post", "/api/v1/chats"),
     ("get", "/api/v1/chats/{chat_id}"),

@@ -15,12 +15,14 @@ from chatd.api.idempotency import ReceiptDep
 from chatd.api.ratelimit import client_address, limited, limits_of
 from chatd.api.replies import replies
 from chatd.api.schemas import NOT_BLANK, STORABLE, Id, openapi_body, patterns
-from chatd.api.v1.schemas import AccountOut, Login, Registration, TokenOut, UserList
+from chatd.api.v1.schemas import AccountOut, Login, Registration, RulesOut, TokenOut, UserList
+from chatd.config import Settings
 from chatd.core import accounts as core_accounts
 from chatd.core import users as core_users
+from chatd.core.chats import CHAT_NAME_MAX
 from chatd.core.errors import Unauthenticated
 from chatd.core.models import Account
-from chatd.core.users import username_key
+from chatd.core.users import USERNAME_MAX, username_key
 
 router = APIRouter(tags=["Accounts"])
 
@@ -77,6 +79,26 @@ async def log_in(body: Annotated[Login, json_body(Login)], request: Request) -> 
 @replies(204)
 async def log_out(caller: CallerDep, request: Request, receipt: ReceiptDep) -> None:
     await accounts_of(request).log_out(caller, receipt)
+
+
+@router.get(
+    "/rules",
+    response_model=RulesOut,
+    responses=error_responses(),
+    summary="What the server accepts: lengths of texts, usernames, passwords and chat names",
+)
+async def rules(request: Request) -> Response:
+    # Public: a registration form shows the rules before anyone has an account.
+    settings: Settings = request.app.state.settings
+    return render.json(
+        {
+            "text_max_length": settings.max_text_length,
+            "username_max_length": USERNAME_MAX,
+            "password_min_length": core_accounts.PASSWORD_MIN,
+            "password_max_length": core_accounts.PASSWORD_MAX,
+            "chat_name_max_length": CHAT_NAME_MAX,
+        }
+    )
 
 
 @router.get(

@@ -112,6 +112,17 @@ class AccountOut(Model):
     blocked: bool
 
 
+class RulesOut(Model):
+    """What the server accepts, for a client to say before it submits (all lengths in
+    characters, as the server counts them: code points)."""
+
+    text_max_length: int = Field(examples=[10000])
+    username_max_length: int = Field(examples=[64])
+    password_min_length: int = Field(examples=[8])
+    password_max_length: int = Field(examples=[1024])
+    chat_name_max_length: int = Field(examples=[128])
+
+
 class TokenOut(Model):
     token: str
     expires_at: str = Field(examples=["2026-12-25T12:00:00.000000Z"])
