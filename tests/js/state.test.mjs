@@ -102,3 +102,68 @@ describe("loads and events", () => {
   });
 });
 
+
+describe("the open chat is read", () => {
+  test("a message in the open chat shows no unread count, and the read marker still goes", () => {
+    let s = session([msg(1)]);
+    s = run(s, created(msg(2)));
+    assert.equal(s.chats.get(10).unread_count, 0);
+    assert.equal(s.chats.get(10).last_read_seq, 0, "what the server knows, for the marker to move");
+    assert.deepEqual(s.effects.filter((e) => e.type === "read"), [{ type: "read" }]);
+    assert.equal(unreadTotal(s), 0);
+  });
+
+  test("a load or an event that says the open chat is unread does not show it", () => {
+    let s = session();
+    s = run(s, { type: "frame", frame: { type: "chat.updated", chat: chat(10, { last_seq: 3, unread_count: 3 }) } });
+    assert.equal(s.chats.get(10).unread_count, 0);
+  });
+
+  test("while the page is hidden it counts; seen again, it is read", () => {
+    let s = run(session(), { type: "visibility", visible: false });
+    s = run(s, created(msg(1)), created(msg(2)));
+    assert.equal(s.chats.get(10).unread_count, 2);
+    s = run(s, { type: "visibility", visible: true });
+    assert.equal(s.chats.get(10).unread_count, 0);
+  });
+
+  test("a chat not open still counts", () => {
+    const s = run(session(), created(msg(1, { chat: 11 })));
+    assert.equal(s.chats.get(11).unread_count, 1);
+  });
+});
+
+describe("a reload", () => {
+  const load = (s, chats) => {
+    s = run(s, { type: "load.begin", kind: "chats" });
+    return run(s, { type: "load.end", kind: "chats", ticket: s.ticket, result: { chats } });
+  };
+
+  test("reopens the chat that was open once the chat list is loaded", () => {
+    let s = run(initialState(), { type: "session.started", me: ME, restore: 11 });
+    assert.equal(s.restore, 11);
+    s = load(s, [chat(10), chat(11)]);
+    assert.deepEqual(s.effects, [{ type: "reopen", id: 11 }]);
+    assert.equal(s.restore, null);
+    s = load({ ...s, effects: [] }, [chat(10), chat(11)]);
+    assert.deepEqual(s.effects, [], "once");
+  });
+
+  test("a chat gone meanwhile just shows the list", () => {
+    const s = load(run(initialState(), { type: "session.started", me: ME, restore: 12 }), [chat(10)]);
+    assert.deepEqual(s.effects, []);
+    assert.equal(s.open, null);
+    assert.equal(s.notice, null);
+    assert.equal(s.restore, null);
+  });
+});
+
+describe("deleting a message asks first", () => {
+  test("the question is in the state, survives a message arriving, and is settled once", () => {
+    let s = run(session([msg(1, { author: 1 })]), { type: "delete.asked", id: 1 });
+    s = run(s, created(msg(2)));
+    assert.equal(s.asking, 1);
+    assert.equal(run(s, { type: "delete.settled", id: 2 }).asking, 1, "another message's lapse");
+    assert.equal(run(s, { type: "delete.settled", id: 1 }).asking, null);
+  });
+});

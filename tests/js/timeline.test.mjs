@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { lengthCheck, opStatus, textLength, timeline, tooLong } from "../../src/chatd/web/static/timeline.js";
+import { lengthCheck, newestSeq, opStatus, textLength, timeline, tooLong } from "../../src/chatd/web/static/timeline.js";
 import { initialState } from "../../src/chatd/web/static/state.js";
 import { ME, created, msg, run, session } from "./fixtures.mjs";
 
@@ -77,5 +77,23 @@ describe("the outbox on the page", () => {
     assert.match(opStatus(op({ status: "waiting", reason: "rate_limited", until })), /^Not sent yet: too many messages at once \(rate limited\); retrying at \d\d?:15:03/);
     assert.equal(opStatus(op({ status: "failed", error: "text too long" })), "Not sent: text too long");
     assert.equal(opStatus(op({ kind: "edit", status: "sending" })), "Saving…");
+  });
+});
+
+describe("what the view tells", () => {
+  test("a message's Delete asks while the state asks, and only if it can be deleted", () => {
+    let s = run(session([msg(1, { author: 1 }), msg(2)]), { type: "delete.asked", id: 1 });
+    assert.deepEqual(timeline(s).map((i) => i.asking), [true, false]);
+    s = run(s, { type: "outbox", ops: [{ kind: "delete", chat: 10, message: 1, key: "d", status: "sending" }] });
+    assert.equal(timeline(s)[0].asking, false, "a delete on its way asks nothing");
+  });
+
+  test("the newest message's seq grows when one arrives, not when an older page or a send does", () => {
+    let s = session([msg(5), msg(6)]);
+    assert.equal(newestSeq(timeline(s)), 6);
+    s = run(s, { type: "older.end", id: 10, messages: [msg(1), msg(2)], beforeSeq: null });
+    s = run(s, { type: "outbox", ops: [{ kind: "send", chat: 10, key: "k", text: "hi", status: "queued" }] });
+    assert.equal(newestSeq(timeline(s)), 6);
+    assert.equal(newestSeq(timeline(run(s, created(msg(7))))), 7);
   });
 });

@@ -20,6 +20,7 @@ For the web client's tests, as people use it (test_web_client.py, test_outbox.py
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -301,6 +302,21 @@ async def send(page: Page, text: str) -> None:
     await composer.fill(text)
     await composer.press("Enter")
     await expect(message(page, text)).to_be_visible()
+
+
+async def edit_message(page: Page, text: str) -> None:
+    """Opens the editor of one's own message: its Edit shows on hover (or focus)."""
+    item = message(page, text)
+    await item.hover()
+    await item.get_by_role("button", name="Edit message").click()
+
+
+async def delete_message(page: Page, text: str) -> None:
+    """Deletes a message as a person does: hover it, Delete, and Delete again to confirm."""
+    item = message(page, text)
+    await item.hover()
+    await item.get_by_role("button", name="Delete message").click()
+    await item.get_by_role("button", name=re.compile(r"\bagain\b")).click()
 
 
 async def account(api: httpx.AsyncClient, name: str) -> dict[str, str]:

@@ -27,6 +27,8 @@ from tests.ui.conftest import (
     alice_and_bob,
     chat_item,
     create_chat,
+    delete_message,
+    edit_message,
     message,
     messages,
     people,
@@ -191,14 +193,14 @@ async def test_an_edit_and_a_delete_made_offline_are_applied_when_back(
 
     errors.expect(*OFFLINE)
     await alice.context.set_offline(True)
-    await message(alice, "first thought").get_by_role("button", name="Edit message").click()
+    await edit_message(alice, "first thought")
     editor = alice.get_by_role("textbox", name="Edit message")
     await editor.fill("second thought")
     await editor.press("Enter")
     # Kept, with the new text, saying it waits.
     edited = message(alice, "second thought")
     await expect(edited).to_contain_text("Not saved yet: no connection")
-    await message(alice, "regrettable").get_by_role("button", name="Delete message").click()
+    await delete_message(alice, "regrettable")
     await expect(message(alice, "regrettable")).to_contain_text("Not deleted yet")
 
     await alice.context.set_offline(False)

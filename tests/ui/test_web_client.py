@@ -28,6 +28,8 @@ from tests.ui.conftest import (
     alice_and_bob,
     chat_item,
     create_chat,
+    delete_message,
+    edit_message,
     log_in,
     message,
     messages,
@@ -87,7 +89,7 @@ async def test_two_people_chat_live_with_pending_sends_edits_and_deletes(
     await expect(message(alice, "line one\nline two")).to_be_visible(timeout=LIVE)
     await expect(composer).to_have_value("")
 
-    await message(alice, "hello bob").get_by_role("button", name="Edit message").click()
+    await edit_message(alice, "hello bob")
     editor = alice.get_by_role("textbox", name="Edit message")
     await editor.fill("hello, bob!")
     await editor.press("Enter")
@@ -97,7 +99,7 @@ async def test_two_people_chat_live_with_pending_sends_edits_and_deletes(
     # Bob cannot edit or delete what Alice wrote.
     await expect(edited.get_by_role("button")).to_have_count(0)
 
-    await message(alice, "hello, bob!").get_by_role("button", name="Delete message").click()
+    await delete_message(alice, "hello, bob!")
     await expect(messages(bob).first.locator(".text")).to_have_text("message deleted", timeout=LIVE)
     await expect(messages(bob)).to_have_count(2)
 
@@ -110,7 +112,7 @@ async def test_an_edit_in_progress_survives_messages_arriving(person: Open) -> N
     alice, _, bob, bob_name = await alice_and_bob(person)
     await create_chat(alice, "busy", bob_name)
     await send(alice, "first draft")
-    await message(alice, "first draft").get_by_role("button", name="Edit message").click()
+    await edit_message(alice, "first draft")
     editor = alice.get_by_role("textbox", name="Edit message")
     await editor.press("End")
     await editor.type(", then more")
@@ -156,7 +158,7 @@ async def test_a_person_who_was_offline_catches_up_without_a_reload(
     await expect(status(bob, "Reconnecting")).to_be_visible()
     for text in ("one", "two", "three"):
         await send(alice, text)
-    await message(alice, "two").get_by_role("button", name="Edit message").click()
+    await edit_message(alice, "two")
     await alice.get_by_role("textbox", name="Edit message").fill("two, edited")
     await alice.get_by_role("textbox", name="Edit message").press("Enter")
     await expect(message(alice, "two, edited")).to_be_visible()
@@ -300,7 +302,7 @@ async def test_a_moderator_sees_every_chat_deletes_messages_and_blocks_a_user(
     await expect(chat_item(mod, "private matters")).to_have_count(0)
     await mod.get_by_label("All chats (moderator)").check()
     await chat_item(mod, "private matters").click()
-    await message(mod, "rude words").get_by_role("button", name="Delete message").click()
+    await delete_message(mod, "rude words")
     await chat_item(alice, "private matters").click()
     await expect(messages(alice).locator(".text")).to_have_text(["message deleted"])
 

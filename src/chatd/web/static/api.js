@@ -1,6 +1,8 @@
 // The v1 HTTP API: one place that adds the token, reads chatd's error shape and turns a
 // failure into an ApiError the screens can show as it is.
 
+import { sentence } from "./rules.js";
+
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter = null) {
     super(message);
@@ -69,8 +71,12 @@ export class Api {
   }
 }
 
-// A user's words for an error, for the forms that show it.
+// A user's words for an error, for the forms that show it: always a sentence (rules.js).
 export function describe(error) {
+  return sentence(words(error));
+}
+
+function words(error) {
   if (!(error instanceof ApiError)) return String(error);
   if (error.code === "rate_limited") {
     const wait = error.retryAfter ?? 60;

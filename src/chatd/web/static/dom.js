@@ -44,17 +44,20 @@ export function focusWithin(container, itemSelector) {
   if (!item) return () => {};
   const key = ["data-message", "data-pending", "data-chat"].find((a) => item.hasAttribute(a));
   const value = item.getAttribute(key);
-  const label = active.getAttribute("aria-label") || active.textContent;
+  // A control is known by its data-action if it has one (a Delete that asks changes its
+  // label), else by its label.
+  const name = (c) => c.dataset.action || c.getAttribute("aria-label") || c.textContent;
+  const label = name(active);
   const caret = [active.selectionStart, active.selectionEnd];
   return () => {
     const again = container.querySelector(`[${key}="${CSS.escape(value)}"]`);
     if (!again) return;
-    const controls = [again, ...again.querySelectorAll("button, textarea, input")];
-    const target = controls.find(
-      (c) => c.tagName === active.tagName && (c.getAttribute("aria-label") || c.textContent) === label,
-    );
+    const controls = [...again.querySelectorAll("button, textarea, input")];
+    const target = active === item
+      ? again
+      : controls.find((c) => c.tagName === active.tagName && name(c) === label);
     if (!target) return;
-    target.focus();
+    target.focus({ preventScroll: true }); // the list keeps where the person scrolled it
     if (caret[0] !== null && caret[0] !== undefined && target.setSelectionRange) {
       target.setSelectionRange(caret[0], caret[1]);
     }

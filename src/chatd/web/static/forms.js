@@ -4,6 +4,7 @@
 
 import { ApiError, describe } from "./api.js";
 import { $, confirmed, newKey, show } from "./dom.js";
+import { CHAT_NAME_MAX, chatNameProblem } from "./rules.js";
 
 export class Forms {
   // app: { api, state (getter), dispatch, failed(err, where) }; loads: loads.js
@@ -41,6 +42,16 @@ export class Forms {
     }
   }
 
+  // A name the server would refuse is refused here, in its words, without a request.
+  named(where, input) {
+    const problem = chatNameProblem(input.value);
+    if (problem) {
+      this.app.dispatch({ type: "error", where, text: problem });
+      input.focus();
+    }
+    return !problem;
+  }
+
   // A form's action, with its errors shown in `where` (sidebar, details).
   async attempt(where, action) {
     this.app.dispatch({ type: "error", where, text: null });
@@ -67,7 +78,9 @@ export class Forms {
         $("composer-input").focus();
       }
     }));
+    for (const id of ["new-chat-name", "rename-input"]) $(id).maxLength = CHAT_NAME_MAX;
     on("new-chat-form", "submit", () => this.attempt("sidebar", async () => {
+      if (!this.named("sidebar", $("new-chat-name"))) return;
       const names = $("new-chat-members").value.split(",").map((n) => n.trim()).filter(Boolean);
       const users = [];
       for (const name of names) users.push((await this.loads.userByName(name)).id);
@@ -87,7 +100,8 @@ export class Forms {
       show(pane, pane.hidden);
       $("details-button").setAttribute("aria-expanded", String(!pane.hidden));
     });
-    on("rename-form", "submit", () => this.changeChat({ name: $("rename-input").value.trim() }));
+    on("rename-form", "submit", () => this.named("details", $("rename-input")) &&
+      this.changeChat({ name: $("rename-input").value.trim() }));
     on("add-member-form", "submit", () => this.attempt("details", async () => {
       const user = await this.loads.userByName($("add-member-input").value);
       $("add-member-input").value = "";

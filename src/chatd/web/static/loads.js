@@ -142,12 +142,11 @@ export class Loads {
     }, 150);
   }
 
-  // The longest message the server takes is a setting; its OpenAPI document states it.
+  // The longest message the server takes is a setting: GET /rules says it (a few bytes).
   async learnLimit() {
     try {
-      const response = await fetch("/openapi.json", { cache: "no-store" });
-      const schema = (await response.json()).components.schemas.NewMessage;
-      const maxLength = schema.properties.text.maxLength;
+      const rules = await this.app.api.get("/rules");
+      const maxLength = rules.text_max_length;
       if (Number.isInteger(maxLength)) this.app.dispatch({ type: "limit.learned", maxLength });
     } catch {
       // The server still refuses a text too long; only the counter is missing.

@@ -4,6 +4,7 @@
 //   timeline.js     what the message view shows, from the state, pure
 //   outbox.js       every write to a chat's history, in order, one queue per chat
 //   loads.js        the HTTP reads that fill the state; forms.js: the sidebar's and details' forms
+//   rules.js        what the server accepts, said before it is asked; errors as sentences, pure
 //   chatlist.js, details.js, messageview.js: draw the state
 //   api.js, stream.js: the HTTP API and the WebSocket stream
 //
@@ -18,11 +19,18 @@ import { Forms } from "./forms.js";
 import { Loads } from "./loads.js";
 import { MessageView, renderCounter } from "./messageview.js";
 import { Outbox } from "./outbox.js";
+import { HINTS, USERNAME_MAX, passwordProblem } from "./rules.js";
 import { initialState, isModerator, reduce, unreadTotal } from "./state.js";
 import { Stream } from "./stream.js";
 import { tooLong } from "./timeline.js";
 
 const TOKEN_KEY = "chatd.token";
+// The open chat, for a reload to open it again. Beside the token, in this tab's sessionStorage:
+// a reload keeps both, logging out or closing the tab forgets both, and two tabs keep a chat
+// each. Not the URL: a link to "chat 12" would mean nothing to anyone else, and the back button
+// would have to learn chats.
+const OPEN_KEY = "chatd.open";
+const ASK_MS = 4000; // how long a Delete waits for its second click, as deleting a chat does
 const LABELS = {
   connecting: "Connecting…",
   reconnecting: "Reconnecting…",
@@ -33,6 +41,8 @@ let state = initialState();
 let stream = null;
 let outbox = null;
 let toBottom = false; // the next drawing scrolls the messages to the end
+let remembered = null; // the chat id last written to OPEN_KEY
+let askTimer = null;
 
 const app = {
   api: new Api(),
@@ -59,7 +69,18 @@ const messageView = new MessageView({
     const input = $("messages").querySelector(".edit-input");
     if (input) input.focus();
   },
-  remove: (message) => outbox.add({ kind: "delete", chat: message.chat, message: message.id }),
+  // The first click asks (the button says "Click again to delete"), the second deletes; the
+  // question lapses unanswered. One question at a time.
+  remove: (message) => {
+    clearTimeout(askTimer);
+    if (state.asking === message.id) {
+      dispatch({ type: "delete.settled", id: message.id });
+      outbox.add({ kind: "delete", chat: message.chat, message: message.id });
+      return;
+    }
+    dispatch({ type: "delete.asked", id: message.id });
+    askTimer = setTimeout(() => dispatch({ type: "delete.settled", id: message.id }), ASK_MS);
+  },
   editInput: (text) => dispatch({ type: "edit.input", text }),
   save: (message, text) => {
     const waiting = state.ops.findLast((op) => op.message === message.id && op.kind === "edit");
@@ -121,6 +142,16 @@ function render() {
   }
   const unread = unreadTotal(state);
   document.title = unread ? `(${unread}) chatd` : "chatd";
+  remember();
+}
+
+function remember() {
+  const open = state.open;
+  const id = state.me ? (open && !open.draft ? open.id : state.restore) : null;
+  if (id === remembered) return;
+  remembered = id;
+  if (id === null || id === undefined) sessionStorage.removeItem(OPEN_KEY);
+  else sessionStorage.setItem(OPEN_KEY, String(id));
 }
 
 // Any request may learn that the token is gone (revoked, user blocked).
@@ -143,6 +174,14 @@ async function logIn(register) {
   const error = $("login-error");
   if (!username || !password) {
     say(error, "Enter a username and a password.");
+    return;
+  }
+  // Refused here, in the server's words, before a request is made: only a new account's
+  // password is checked (an account's password is whatever was accepted when it was made).
+  const problem = register ? passwordProblem(password) : null;
+  if (problem) {
+    say(error, problem);
+    $("login-password").focus();
     return;
   }
   say(error, "");
@@ -169,13 +208,15 @@ async function start(token) {
     app.api.token = null;
     if (err instanceof ApiError && err.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY); // expired or revoked: log in again
+      sessionStorage.removeItem(OPEN_KEY);
       return;
     }
     say($("login-error"), `${describe(err)} Reload the page to try again.`);
     return;
   }
   loads.reset();
-  dispatch({ type: "session.started", me });
+  const saved = Number.parseInt(sessionStorage.getItem(OPEN_KEY) || "", 10);
+  dispatch({ type: "session.started", me, restore: Number.isInteger(saved) ? saved : null });
   $("me").textContent = me.username + (isModerator(state) ? " (moderator)" : "");
   show($("scope-label"), isModerator(state));
   show($("moderation"), isModerator(state));
@@ -309,15 +350,22 @@ function wire() {
   });
   on("messages", "scroll", () => {
     if ($("messages").scrollTop < 80) loads.loadOlder();
+    messageView.scrolled();
   });
+  on("new-below", "click", () => messageView.toEnd());
   forms.wire(on);
   window.addEventListener("online", () => outbox && outbox.resume());
   document.addEventListener("visibilitychange", () => {
+    dispatch({ type: "visibility", visible: !document.hidden });
     if (!document.hidden) loads.markRead();
   });
+  $("login-username-hint").textContent = HINTS.username;
+  $("login-password-hint").textContent = HINTS.password;
+  $("login-username").maxLength = USERNAME_MAX;
 }
 
 wire();
+state = reduce(state, { type: "visibility", visible: !document.hidden });
 const saved = sessionStorage.getItem(TOKEN_KEY);
 if (saved) start(saved);
 else $("login-username").focus();

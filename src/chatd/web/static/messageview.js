@@ -4,7 +4,7 @@
 
 import { $, el, focusWithin, say, show, when } from "./dom.js";
 import { nameOf } from "./state.js";
-import { lengthCheck, timeline, tooLong } from "./timeline.js";
+import { lengthCheck, newestSeq, timeline, tooLong } from "./timeline.js";
 
 export class MessageView {
   // actions: { edit(message), remove(message), editInput(text), save(message, text),
@@ -13,20 +13,28 @@ export class MessageView {
     this.actions = actions;
     this.shown = {};
     this.failed = new Set(); // keys of failed items already shown, to bring new ones into view
+    this.newest = null; // { chat, seq }: the newest message drawn, to tell when one arrives
   }
 
   render(state, { toBottom = false } = {}) {
     const seen = {
       open: state.open, ops: state.ops, echoes: state.echoes, names: state.names,
       editing: state.editing && state.editing.id, blocked: state.blocked, me: state.me,
+      asking: state.asking,
     };
     if (!toBottom && Object.keys(seen).every((k) => seen[k] === this.shown[k])) return;
     this.shown = seen;
     const open = state.open;
-    if (!open) return;
+    const below = $("new-below");
+    if (!open) {
+      show(below, false);
+      this.newest = null;
+      return;
+    }
     const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const items = timeline(state).map((item) => this.item(state, item));
+    const atBottom = this.atBottom();
+    const shown = timeline(state);
+    const items = shown.map((item) => this.item(state, item));
     if (open.beforeSeq !== null && open.beforeSeq !== undefined) {
       const hint = open.loadingOlder ? "Loading…" : "Scroll up for older messages";
       items.unshift(el("li", { class: "hint", text: hint }));
@@ -34,7 +42,19 @@ export class MessageView {
     const focus = focusWithin(list, "[data-message], [data-pending]");
     list.replaceChildren(...items);
     focus();
-    if (toBottom || atBottom) list.scrollTop = list.scrollHeight;
+    // A message that came in below what the person reads (scrolled up) does not move the view:
+    // a button says so instead, and goes once they are at the bottom.
+    const newest = { chat: open.draft ? `user ${open.user.id}` : open.id, seq: newestSeq(shown) };
+    const same = this.newest && this.newest.chat === newest.chat;
+    if (toBottom || atBottom) {
+      list.scrollTop = list.scrollHeight;
+      show(below, false);
+    } else if (!same) {
+      show(below, false);
+    } else if (newest.seq > this.newest.seq) {
+      show(below, true);
+    }
+    this.newest = newest;
     // A message that failed is shown where it can be seen, with what to do about it.
     const failed = [...list.querySelectorAll(".failed")];
     for (const node of failed) {
@@ -42,6 +62,22 @@ export class MessageView {
       if (!this.failed.has(key)) node.scrollIntoView({ block: "nearest" });
     }
     this.failed = new Set(failed.map((node) => node.dataset.pending || node.dataset.message));
+  }
+
+  atBottom() {
+    const list = $("messages");
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  }
+
+  // The list was scrolled, by hand or by the button: at the bottom, nothing new is below.
+  scrolled() {
+    if (!$("new-below").hidden && this.atBottom()) show($("new-below"), false);
+  }
+
+  toEnd() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+    show($("new-below"), false);
   }
 
   item(state, item) {
@@ -72,14 +108,22 @@ export class MessageView {
     const meta = el("div", { class: "meta" }, el("span", { class: "author", text: author }),
       ...(Array.isArray(time) ? time : [time]), status);
     const actions = this.buttons(item);
-    const row = actions.length ? el("div", { class: "actions" }, ...actions) : null;
+    // A failed operation's Edit and Discard always show; a message's own Edit and Delete only on
+    // hover or focus (app.css), so the message is a tab stop that shows them.
+    const tools = actions.length && !failed;
+    if (tools) attrs.tabindex = "0";
+    if (item.asking) attrs.class += " asking";
+    const row = actions.length
+      ? el("div", { class: tools ? "actions tools" : "actions" }, ...actions)
+      : null;
     return el("li", attrs, meta, body, row);
   }
 
   buttons(item) {
     const { op, message } = item;
-    const button = (text, label, onclick) =>
-      el("button", { type: "button", class: "link", text, "aria-label": label, onclick });
+    const button = (text, label, onclick, action = null) => el("button", {
+      type: "button", class: "link", text, "aria-label": label, "data-action": action, onclick,
+    });
     const actions = [];
     if (op && op.status === "failed") {
       // Every failed operation can be taken back into the person's hands, or dropped.
@@ -89,8 +133,15 @@ export class MessageView {
     }
     if (item.kind !== "message") return actions;
     const { edit, remove } = this.actions;
-    if (item.canEdit) actions.push(button("Edit", "Edit message", () => edit(message, item.text)));
-    if (item.canDelete) actions.push(button("Delete", "Delete message", () => remove(message)));
+    if (item.canEdit) {
+      actions.push(button("Edit", "Edit message", () => edit(message, item.text), "edit"));
+    }
+    if (item.canDelete) {
+      const [text, label] = item.asking
+        ? ["Click again to delete", "Click again to delete message"]
+        : ["Delete", "Delete message"];
+      actions.push(button(text, label, () => remove(message), "delete"));
+    }
     return actions;
   }
 

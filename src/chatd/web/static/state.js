@@ -35,6 +35,9 @@ export function initialState(ticket = 0) {
     loads: [], // tickets in flight: frames are held while any is
     held: [],
     reloadFailed: false,
+    visible: true, // the page is seen: the open chat's messages are read as they arrive
+    asking: null, // id of the message whose Delete asks for a second click
+    restore: null, // id of the chat to reopen once the chat list is loaded (after a reload)
     effects: [],
   };
 }
@@ -89,7 +92,17 @@ export function preview(message) {
 
 export function reduce(state, action) {
   const handler = HANDLERS[action.type];
-  return handler ? handler(state, action) : state;
+  return handler ? readWhileOpen(handler(state, action)) : state;
+}
+
+// The chat that is open on a page being looked at is read: whatever brought it an unread count
+// (a message, a load, an event), it shows none, not even for the moment before the read marker
+// reaches the server. Its last_read_seq stays what the server said, so the marker still goes.
+function readWhileOpen(s) {
+  const open = s.open;
+  if (!open || open.draft || !s.visible) return s;
+  const chat = s.chats.get(open.id);
+  return chat && chat.unread_count ? setChat(s, { ...chat, unread_count: 0 }) : s;
 }
 
 const HANDLERS = {
@@ -98,8 +111,15 @@ const HANDLERS = {
     me: a.me,
     names: new Map([[a.me.id, a.me.username]]),
     maxLength: s.maxLength,
+    visible: s.visible,
+    restore: a.restore ?? null,
   }),
-  "session.ended": (s) => ({ ...initialState(s.ticket), maxLength: s.maxLength }),
+  "session.ended": (s) => ({ ...initialState(s.ticket), maxLength: s.maxLength, visible: s.visible }),
+  visibility: (s, a) => ({ ...s, visible: a.visible }),
+  // Deleting a message asks first (a second click), the way deleting a chat does; the question
+  // lives here, not in the button, so the list can be redrawn meanwhile. main.js lapses it.
+  "delete.asked": (s, a) => ({ ...s, asking: a.id }),
+  "delete.settled": (s, a) => (s.asking === a.id ? { ...s, asking: null } : s),
   "limit.learned": (s, a) => ({ ...s, maxLength: a.maxLength }),
   "names.learned": (s, a) => learn(s, a.users),
   connection: (s, a) => {
@@ -227,6 +247,13 @@ function chatsLoaded(s, result) {
   let next = learn({ ...s, reloadFailed: false }, result.users || []);
   next.chats = new Map(result.chats.map((chat) => [chat.id, chat]));
   next.errors = { ...next.errors, sidebar: null };
+  // After a reload, the chat that was open opens again, if it is still there to open.
+  if (next.restore !== null) {
+    if (!next.open && next.chats.has(next.restore)) {
+      next.effects = [...next.effects, { type: "reopen", id: next.restore }];
+    }
+    next.restore = null;
+  }
   const open = next.open;
   if (open && !open.draft) {
     if (next.chats.has(open.id) || next.scopeAll) {

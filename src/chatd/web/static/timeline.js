@@ -71,12 +71,14 @@ export function timeline(s) {
     const op = message.deleted ? null : byMessage.get(message.id) || null;
     const editing = Boolean(s.editing && s.editing.id === message.id && !message.deleted);
     const busy = op && op.status !== "failed";
+    const canDelete = (own || isModerator(s)) && !message.deleted && !s.blocked && !editing && !busy;
     return {
       kind: "message", key: `m${message.id}`, message, own, op, editing,
       text: op && op.kind === "edit" ? op.text : message.text,
       status: op ? opStatus(op) : null,
       canEdit: own && !message.deleted && !s.blocked && !editing && !(busy && op.kind === "delete"),
-      canDelete: (own || isModerator(s)) && !message.deleted && !s.blocked && !editing && !busy,
+      canDelete,
+      asking: canDelete && s.asking === message.id, // its Delete waits for a second click
     };
   });
   // A draft's sends show there until the chat the first one made is open.
@@ -87,4 +89,12 @@ export function timeline(s) {
     items.push({ kind: "pending", key: op.key, op, own: true, text: op.text, status: opStatus(op) });
   }
   return items;
+}
+
+// The seq of the newest confirmed message among `items` (0 if none): when it grows, a message
+// has arrived (an older page loaded, an edit or a pending send does not make it grow).
+export function newestSeq(items) {
+  let seq = 0;
+  for (const item of items) if (item.kind === "message" && item.message.seq > seq) seq = item.message.seq;
+  return seq;
 }
