@@ -454,12 +454,20 @@ async def test_the_page_forbids_inline_code_framing_and_sniffing(
 
 
 async def test_the_first_screen_is_small(web_server: ServerProcess) -> None:
+    """Every file of the client (the page loads them all), as stored and as sent gzipped."""
+    static = Path(__file__).parents[2] / "src" / "chatd" / "web" / "static"
+    paths = ["/", *(f"/app/{f.name}" for f in sorted(static.iterdir()) if f.name != "index.html")]
+    stored, sent = {}, {}
     async with httpx.AsyncClient(base_url=web_server.url) as http:
-        sizes = {
-            path: len((await http.get(path)).content)
-            for path in ("/", "/app/main.js", "/app/api.js", "/app/stream.js", "/app/app.css")
-        }
-    assert sum(sizes.values()) < 100_000, sizes
+        for path in paths:
+            async with http.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as reply:
+                assert reply.status_code == 200, path
+                sent[path] = sum([len(chunk) async for chunk in reply.aiter_raw()])
+            stored[path] = len(
+                (await http.get(path, headers={"Accept-Encoding": "identity"})).content
+            )
+    assert sum(stored.values()) < 100_000, stored
+    assert sum(sent.values()) < 35_000, sent
 
 
 async def test_the_app_works_with_the_keyboard_alone(person: Open) -> None:
