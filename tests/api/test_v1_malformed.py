@@ -64,6 +64,7 @@ def operations(w: World) -> dict[str, Op]:
         ),
         "log_out": Op("DELETE", "/api/v1/auth/tokens/current"),
         "me": Op("GET", "/api/v1/me"),
+        "rules": Op("GET", "/api/v1/rules", auth=False),
         "block": Op("PUT", "/api/v1/users/{user_id}/block"),
         "unblock": Op("DELETE", "/api/v1/users/{user_id}/block"),
         "list_chats": Op(
@@ -499,6 +500,7 @@ async def test_each_operations_valid_request_succeeds(api: Api, subtests: pytest
     ops = operations(world)
     order = [
         "me",
+        "rules",
         "list_chats",
         "show_chat",
         "history",

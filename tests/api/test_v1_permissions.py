@@ -40,6 +40,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "POST /auth/tokens":               _row(201, 201, 201, 201, 201, 403),
     "DELETE /auth/tokens/current":     _row(401, 204, 204, 204, 204, 401),
     "GET /me":                         _row(401, 200, 200, 200, 200, 401),
+    "GET /rules":                      _row(200, 200, 200, 200, 200, 200),
     "GET /chats":                      _row(401, 200, 200, 200, 200, 401),
     "GET /chats?scope=all":            _row(401, 403, 403, 403, 200, 401),
     "POST /chats":                     _row(401, 201, 201, 201, 201, 401),
