@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import binascii
+import re
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from chatd.api import render
 from chatd.api.auth import CallerDep
 from chatd.api.docs import error_responses
+from chatd.api.errors import BadRequest
 from chatd.api.schemas import MAX_ID
-from chatd.api.v1.cursors import CursorQuery, ScopeQuery, decode_message, encode_message
 from chatd.api.v1.schemas import SearchPage
 from chatd.core import search as core
+from chatd.core.models import MessageId
 
 router = APIRouter(tags=["Search"])
+
+# What encode() writes: "m:" and the last message id of the page. Nothing else, so int() never
+# sees its looser forms.
+_KEYSET = re.compile(r"m:([0-9]{1,19})")
+
+
+def encode(message: MessageId) -> str:
+    return base64.urlsafe_b64encode(f"m:{message}".encode()).decode().rstrip("=")
+
+
+def decode(cursor: str) -> MessageId:
+    """The message id, or BadRequest (`invalid_cursor`) unless encode() could have written it."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        keyset = _KEYSET.fullmatch(raw)
+        if keyset is None or not 1 <= int(keyset[1]) <= MAX_ID:
+            raise ValueError(raw)
+        return int(keyset[1])
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor is not one this server gave out", code="invalid_cursor") from exc
 
 
 def _store(request: Request) -> core.SearchStore:
@@ -48,10 +73,15 @@ async def search(
     chat: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this chat")] = None,
     author: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this author")] = None,
     limit: Annotated[int, Query(ge=1, le=core.LIMIT_MAX)] = core.LIMIT_DEFAULT,
-    cursor: CursorQuery = None,
-    scope: ScopeQuery = "mine",
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="The next_cursor of the previous page, as given (else 400 `invalid_cursor`)"
+        ),
+    ] = None,
+    scope: Annotated[Literal["mine", "all"], Query(description="all: moderators only")] = "mine",
 ) -> Response:
-    before = None if cursor is None else decode_message(cursor)
+    before = None if cursor is None else decode(cursor)
     found = await core.search(
         _store(request),
         caller,
@@ -69,5 +99,5 @@ async def search(
         }
         for result in found.found
     ]
-    next_cursor = None if found.more_before is None else encode_message(found.more_before)
+    next_cursor = None if found.more_before is None else encode(found.more_before)
     return render.json({"results": results, "next_cursor": next_cursor})
