@@ -11,7 +11,6 @@ databases run. A module that needs a database's own form asks the `Dialect` it i
   process); PostgreSQL as one statement for the whole batch (one round trip);
 - a batch of new users, the same way;
 - aggregates: member lists, and the joining of stored JSON records into one array.
-- search: FTS5's MATCH on SQLite, a `simple` tsvector's @@ on PostgreSQL (storage/search.py).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from chatd.core.errors import ChatdError, UsernameTaken
 from chatd.core.models import Message, UserId
 from chatd.core.ports import NewUser, Send
 from chatd.storage.records import message_body
-from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros, messages
+from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
 
 # A change as the log stores it, without its position and time: type, chat, user, message, seq.
 LogRow = tuple[str, int | None, int | None, int | None, int | None]
@@ -112,11 +111,6 @@ class Dialect:
     def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column
 
-    def text_matches(self, words: Sequence[str]) -> sa.ColumnElement[bool]:
-        """Messages whose text holds every word, the last as a prefix (storage/search.py): the
-        words are bound, never written into the SQL."""
-        raise NotImplementedError
-
 
 class SqliteDialect(Dialect):
     name = "sqlite"
@@ -172,15 +166,6 @@ class SqliteDialect(Dialect):
         # SQLite joins in its subquery's order (the caller's ORDER BY there).
         joined = sa.func.group_concat(records, const(","))
         return sa.cast(const("[").concat(joined).concat(const("]")), sa.LargeBinary)
-
-    def text_matches(self, words: Sequence[str]) -> sa.ColumnElement[bool]:
-        # FTS5's query language: "a" "b"* holds a and a word beginning with b. Each word is a
-        # string (a `"` doubled), so none is read as an operator (AND, NEAR, column:).
-        query = " ".join('"' + word.replace('"', '""') + '"' for word in words) + "*"
-        found = sa.select(_fts.c.rowid).where(
-            sa.literal_column(_fts.name).op("MATCH")(sa.bindparam("fts_query", query, sa.Text))
-        )
-        return messages.c.id.in_(found)
 
 
 class PostgresDialect(Dialect):
@@ -276,20 +261,6 @@ class PostgresDialect(Dialect):
         # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the
         # code point order SQLite's default BINARY collation uses.
         return column.collate("C")
-
-    def text_matches(self, words: Sequence[str]) -> sa.ColumnElement[bool]:
-        # Each word a quoted lexeme ('' for a quote), the last one a prefix: 'a' & 'b':*,
-        # bound. The tsvector is written as migration 0007's index is, which it then uses.
-        lexemes = ["'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words]
-        query = " & ".join(lexemes) + ":*"
-        tsquery = sa.func.to_tsquery(_SIMPLE, sa.bindparam("ts_query", query, sa.Text))
-        return sa.func.to_tsvector(_SIMPLE, messages.c.text).bool_op("@@")(tsquery)
-
-
-# Search (storage/search.py): SQLite's FTS5 index of messages.text, made by migration 0007, and
-# PostgreSQL's text search configuration of its index (lowercased words, no stemming).
-_fts = sa.table("messages_fts", sa.column("rowid", sa.Integer))
-_SIMPLE: sa.ColumnElement[str] = sa.literal_column("'simple'::regconfig")
 
 
 def _correlated_members(aggregate: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
