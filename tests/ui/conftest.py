@@ -145,14 +145,25 @@ def browser_errors(chatd_server: ServerProcess) -> BrowserErrors:
     return BrowserErrors(chatd_server.url)
 
 
+async def watched_context(
+    chromium: Browser,
+    server: ServerProcess,
+    errors: BrowserErrors,
+    viewport: ViewportSize | None = None,
+) -> BrowserContext:
+    """A browser context of its own on `server` (relative URLs work), watched by `errors`."""
+    context = await chromium.new_context(base_url=server.url, viewport=viewport)
+    # Playwright's 30 s default only makes a broken page slow to report.
+    context.set_default_timeout(10_000)
+    errors.watch(context)
+    return context
+
+
 @pytest.fixture
 async def page(
     chromium: Browser, chatd_server: ServerProcess, browser_errors: BrowserErrors
 ) -> AsyncIterator[Page]:
-    context = await chromium.new_context(base_url=chatd_server.url)
-    # Playwright's 30 s default only makes a broken page slow to report.
-    context.set_default_timeout(10_000)
-    browser_errors.watch(context)
+    context = await watched_context(chromium, chatd_server, browser_errors)
     try:
         yield await context.new_page()
         browser_errors.assert_none()
@@ -216,9 +227,7 @@ async def people(
     async def open_as(
         name: str, *, register: bool = True, viewport: ViewportSize | None = None
     ) -> Page:
-        context = await chromium.new_context(base_url=server.url, viewport=viewport)
-        context.set_default_timeout(10_000)
-        errors.watch(context)
+        context = await watched_context(chromium, server, errors, viewport)
         contexts.append(context)
         page = await context.new_page()
 

@@ -57,6 +57,13 @@ async def stored_texts(page: Page, server: ServerProcess) -> list[str]:
     return [m["text"] for m in found.json()["messages"]]
 
 
+async def arrived_in_order(alice: Page, bob: Page, server: ServerProcess, typed: list[str]) -> None:
+    """Both people see `typed` in that order, and the server stored it so."""
+    await expect(messages(alice).locator(".text")).to_have_text(typed)
+    await expect(messages(bob).locator(".text")).to_have_text(typed, timeout=LIVE)
+    assert await stored_texts(alice, server) == typed
+
+
 async def said(item: Locator, text: str | re.Pattern[str]) -> bool:
     """Whether `item` comes to show `text`: checked after the order, so that a client that gets
     both wrong fails on the order, the defect that matters more."""
@@ -99,9 +106,7 @@ async def test_sends_typed_offline_arrive_in_the_order_typed(
 
     await alice.context.set_offline(False)
     await expect(alice.locator(".pending")).to_have_count(0, timeout=BACK)
-    await expect(messages(alice).locator(".text")).to_have_text(typed)
-    await expect(messages(bob).locator(".text")).to_have_text(typed, timeout=LIVE)
-    assert await stored_texts(alice, web_server) == typed
+    await arrived_in_order(alice, bob, web_server, typed)
     assert said_why, "a send waiting for the network did not say so"
 
 
@@ -132,9 +137,7 @@ async def test_sends_made_while_the_server_is_out_of_reach_arrive_in_the_order_t
     await alice.unroute("**/api/v1/chats/*/messages", refuse_sends)
 
     await expect(alice.locator(".pending")).to_have_count(0, timeout=BACK * 2)
-    await expect(messages(alice).locator(".text")).to_have_text(typed)
-    await expect(messages(bob).locator(".text")).to_have_text(typed, timeout=LIVE)
-    assert await stored_texts(alice, web_server) == typed
+    await arrived_in_order(alice, bob, web_server, typed)
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +175,7 @@ async def test_sends_over_the_rate_limit_wait_in_order_saying_until_when(
     why = re.compile(r"Not sent yet: too many messages at once \(rate limited\); retrying at \d")
     said_why = await said(alice.locator(".pending").first, why)
     await expect(alice.locator(".pending")).to_have_count(0, timeout=BACK)
-    await expect(messages(alice).locator(".text")).to_have_text(typed)
-    await expect(messages(bob).locator(".text")).to_have_text(typed, timeout=LIVE)
-    assert await stored_texts(alice, limited_server) == typed
+    await arrived_in_order(alice, bob, limited_server, typed)
     assert said_why, "a send held back by the rate limit did not say why, nor until when"
 
 

@@ -32,6 +32,7 @@ from tests.ui.conftest import (
     send,
     status,
     unique,
+    watched_context,
 )
 
 pytestmark = pytest.mark.ui
@@ -50,9 +51,7 @@ async def login_screen(
     chromium: Browser, server: ServerProcess, errors: BrowserErrors
 ) -> AsyncIterator[Page]:
     """The app's first screen, nobody logged in, in a browser context of its own."""
-    context = await chromium.new_context(base_url=server.url)
-    context.set_default_timeout(10_000)
-    errors.watch(context)
+    context = await watched_context(chromium, server, errors)
     try:
         page = await context.new_page()
         await page.goto("/")
