@@ -154,6 +154,6 @@ export class Loads {
   }
 }
 
-export function errorOf(err) {
+function errorOf(err) {
   return { text: describe(err), offline: err instanceof ApiError && err.offline, status: err.status };
 }

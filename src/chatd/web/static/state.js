@@ -277,7 +277,7 @@ function chatLoaded(s, result) {
 
 // ---- events ---------------------------------------------------------------------------------
 
-export function applyFrame(s, frame) {
+function applyFrame(s, frame) {
   switch (frame.type) {
     case "message.created":
     case "message.edited":
@@ -300,7 +300,7 @@ export function applyFrame(s, frame) {
   }
 }
 
-export function messageArrived(s, message, created) {
+function messageArrived(s, message, created) {
   let next = s;
   const chat = s.chats.get(message.chat);
   if (!chat) {
@@ -341,7 +341,7 @@ function echo(s, message, created) {
   return op ? { ...s, echoes: new Map(s.echoes).set(op.key, message.id) } : s;
 }
 
-export function chatChanged(s, chat) {
+function chatChanged(s, chat) {
   if (!s.scopeAll && s.me && !chat.users.includes(s.me.id)) {
     // A moderator hears of every chat; "my chats" lists only theirs.
     return s.chats.has(chat.id) ? chatGone(s, chat.id, "removed") : s;
@@ -354,7 +354,7 @@ export function chatChanged(s, chat) {
   return wantNames(setChat(s, merged), chat.users);
 }
 
-export function chatGone(s, id, how) {
+function chatGone(s, id, how) {
   const chats = new Map(s.chats);
   chats.delete(id);
   const next = { ...s, chats };
