@@ -16,6 +16,7 @@ from typing import Protocol
 
 from bench.load import Load
 from bench.measurements import Results
+from bench.search import author_token, search_series
 from bench.seed import BULK_CHATS, CROWD, READER_CHATS, Seeded, seed
 from bench.series import Series, measure
 from bench.servers import ceiling_server, chatd_server
@@ -101,6 +102,8 @@ def run_chatd(
             series = read_series(database.system, server.url, seeded, label, load)
             if label == HISTORY_SIZES[-1][0]:
                 series += _ceiling(database.system, ceiling_url, load)
+                token = author_token(database.url, server.url, "bench-author")
+                series += search_series(database.system, server.url, token)
             measure(series, load, results)
         print(f"{database.system}: messages/add beside its reference", flush=True)
         measure(

@@ -63,6 +63,11 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 UNSTATED: dict[str, set[tuple[str, str]]] = {
     "GET /api/v1/users": {("invalid_query", "give exactly one of username, prefix and id")},
     "GET /api/v1/chats": {("invalid_cursor", "cursor is not one this server gave out")},
+    "GET /api/v1/search": {
+        ("invalid_cursor", "cursor is not one this server gave out"),
+        ("invalid_query", "q must hold at least one letter or digit"),
+        ("invalid_query", "q must hold at most 10 words"),
+    },
     "POST /api/v1/direct/{user_id}/messages": {
         ("invalid_user", "a private chat needs another user")
     },

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd.storage import migrate
 from chatd.storage.database import driver_url
+from chatd.storage.search import OUTSIDE_TABLES, PG_INDEX
 from chatd.storage.tables import (
     auth_tokens,
     chat_members,
@@ -74,8 +75,17 @@ def _autoincrement(conn: sa.Connection, table: str) -> bool:
     return "AUTOINCREMENT" in sql.upper()
 
 
+def _described(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether tables.py can describe it: not the search index's FTS5 table, nor PostgreSQL's
+    expression index (storage/search.py)."""
+    if type_ == "table":
+        return name not in OUTSIDE_TABLES
+    return not (type_ == "index" and name == PG_INDEX)
+
+
 def _compare(conn: sa.Connection) -> list[object]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    opts = {"compare_type": True, "include_name": _described}
+    context = MigrationContext.configure(conn, opts=opts)
     found: list[object] = list(compare_metadata(context, metadata))
     if conn.dialect.name == "sqlite":
         # Alembic does not compare it, and without it SQLite reuses the highest deleted id.

@@ -91,7 +91,23 @@ def operations(w: World) -> dict[str, Op]:
         "delete_message": Op("DELETE", "/api/v1/messages/{message_id}"),
         "find_user": Op("GET", "/api/v1/users", query={"username": "bob"}),
         "find_users": Op("GET", "/api/v1/users", query={"prefix": "b", "limit": 5}),
+        "search": Op(
+            "GET",
+            "/api/v1/search",
+            query={
+                "q": "hi",
+                "chat": w.chat,
+                "author": w.caller.id,
+                "limit": 5,
+                "cursor": _search_cursor(MAX),
+                "scope": "all",
+            },
+        ),
     }
+
+
+def _search_cursor(message: int | str) -> str:
+    return base64.urlsafe_b64encode(f"m:{message}".encode()).decode().rstrip("=")
 
 
 # Field rules: (label, value, status, code).
@@ -299,8 +315,23 @@ NUMBERS = [
 ]
 LIMITS = [*NUMBERS, ("zero", "0"), ("negative", "-1"), ("over_100", "101")]
 SEQ_QUERY = [*NUMBERS, ("negative", "-1"), ("-2**63-1", str(-(2**63) - 1))]
+QUERY_IDS = [*NUMBERS, ("zero", "0"), ("negative", "-1")]
 QUERY_FIELDS: dict[str, list[tuple[str, str, str]]] = {
     "limit": [(label, value, "invalid_field") for label, value in LIMITS],
+    "chat": [(label, value, "invalid_field") for label, value in QUERY_IDS],
+    "author": [(label, value, "invalid_field") for label, value in QUERY_IDS],
+    "q": [
+        (label, value, "invalid_query")
+        for label, value in [
+            ("empty", ""),
+            ("blank", "  \t"),
+            ("no_word", "?! -"),
+            ("nul", "\x00"),
+            ("underscores", "__"),
+            ("over_256", "x" * 257),
+            ("eleven_words", " ".join("w" * 11)),
+        ]
+    ],
     "before_seq": [(label, value, "invalid_field") for label, value in SEQ_QUERY],
     "after_seq": [(label, value, "invalid_field") for label, value in SEQ_QUERY],
     "scope": [
@@ -348,6 +379,11 @@ QUERY_FIELDS: dict[str, list[tuple[str, str, str]]] = {
             ("nul", "MTox\x00"),
             ("unicode", "курсор"),
             ("huge", "A" * 60_000),
+            # A search cursor (api/v1/search.py): "m:" and a message id.
+            ("search_id_zero", _search_cursor(0)),
+            ("search_id_2**63", _search_cursor(2**63)),
+            ("search_id_word", _search_cursor("x")),
+            ("search_id_spaces", _search_cursor(" 1")),
         ]
     ],
 }
@@ -504,6 +540,7 @@ async def test_each_operations_valid_request_succeeds(api: Api, subtests: pytest
         "list_chats",
         "show_chat",
         "history",
+        "search",
         "mark_read",
         "send",
         "send_direct",

@@ -57,6 +57,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "GET /users?prefix=a":             _row(401, 200, 200, 200, 200, 401),
     "PUT /users/{target}/block":       _row(401, 403, 403, 403, 204, 401),
     "DELETE /users/{target}/block":    _row(401, 403, 403, 403, 204, 401),
+    "GET /search?q=member":            _row(401, 200, 200, 200, 200, 401),
+    "GET /search?q=the&chat={chat}":   _row(401, 404, 200, 200, 200, 401),
+    "GET /search?q=the&scope=all":     _row(401, 403, 403, 403, 200, 401),
 }
 # fmt: on
 

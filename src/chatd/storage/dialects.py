@@ -11,6 +11,7 @@ databases run. A module that needs a database's own form asks the `Dialect` it i
   process); PostgreSQL as one statement for the whole batch (one round trip);
 - a batch of new users, the same way;
 - aggregates: member lists, and the joining of stored JSON records into one array.
+- search: FTS5's MATCH on SQLite, a `simple` tsvector's @@ on PostgreSQL (storage/search.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,7 +31,7 @@ from chatd.core.errors import ChatdError, UsernameTaken
 from chatd.core.models import Message, UserId
 from chatd.core.ports import NewUser, Send
 from chatd.storage.records import message_body
-from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros
+from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros, messages
 
 # A change as the log stores it, without its position and time: type, chat, user, message, seq.
 LogRow = tuple[str, int | None, int | None, int | None, int | None]
@@ -111,6 +112,11 @@ class Dialect:
     def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column
 
+    def text_matches(self, words: Sequence[str]) -> TextSearch:
+        """Messages whose text holds every word, the last as a prefix (storage/search.py): the
+        words are bound, never written into the SQL."""
+        raise NotImplementedError
+
 
 class SqliteDialect(Dialect):
     name = "sqlite"
@@ -166,6 +172,18 @@ class SqliteDialect(Dialect):
         # SQLite joins in its subquery's order (the caller's ORDER BY there).
         joined = sa.func.group_concat(records, const(","))
         return sa.cast(const("[").concat(joined).concat(const("]")), sa.LargeBinary)
+
+    def text_matches(self, words: Sequence[str]) -> TextSearch:
+        # FTS5's query language: "a" "b"* holds a and a word beginning with b. Each word is a
+        # string (a `"` doubled), so none is read as an operator (AND, NEAR, column:).
+        query = " ".join('"' + word.replace('"', '""') + '"' for word in words) + "*"
+        match = sa.literal_column(_fts.name).op("MATCH")(sa.bindparam("fts_query", query, sa.Text))
+        # Read from the index, newest first, joined to the rows: FTS5 gives its matches in
+        # rowid order as it finds them, so the newest page stops after its rows. Filtering
+        # messages by `id IN (matches)` made SQLite collect every match first: with a word that
+        # a million messages hold, 0.35 s a search instead of milliseconds.
+        source = _fts.join(messages, messages.c.id == _fts.c.rowid)
+        return TextSearch(source, match, _fts.c.rowid)
 
 
 class PostgresDialect(Dialect):
@@ -261,6 +279,30 @@ class PostgresDialect(Dialect):
         # PostgreSQL sorts by the database's locale (where `_` may weigh nothing); "C" is the
         # code point order SQLite's default BINARY collation uses.
         return column.collate("C")
+
+    def text_matches(self, words: Sequence[str]) -> TextSearch:
+        # Each word a quoted lexeme ('' for a quote), the last one a prefix: 'a' & 'b':*,
+        # bound. The tsvector is written as migration 0007's index is, which it then uses.
+        lexemes = ["'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words]
+        query = " & ".join(lexemes) + ":*"
+        tsquery = sa.func.to_tsquery(_SIMPLE, sa.bindparam("ts_query", query, sa.Text))
+        match = sa.func.to_tsvector(_SIMPLE, messages.c.text).bool_op("@@")(tsquery)
+        return TextSearch(messages, match, messages.c.id)
+
+
+class TextSearch(NamedTuple):
+    """How a database finds messages by their words: read `source` where `condition` holds,
+    newest first by `newest` (a message id)."""
+
+    source: sa.FromClause
+    condition: sa.ColumnElement[bool]
+    newest: sa.ColumnElement[int]
+
+
+# Search (storage/search.py): SQLite's FTS5 index of messages.text, made by migration 0007, and
+# PostgreSQL's text search configuration of its index (lowercased words, no stemming).
+_fts = sa.table("messages_fts", sa.column("rowid", sa.Integer))
+_SIMPLE: sa.ColumnElement[str] = sa.literal_column("'simple'::regconfig")
 
 
 def _correlated_members(aggregate: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:

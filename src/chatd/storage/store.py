@@ -31,7 +31,8 @@ from chatd.core.models import (
     UserId,
 )
 from chatd.core.ports import Notifier
-from chatd.storage import accounts, changes, chats, documents, idempotency, messages
+from chatd.core.search import Search
+from chatd.storage import accounts, changes, chats, documents, idempotency, messages, search
 from chatd.storage.database import Database
 from chatd.storage.groupcommit import GroupCommit, Job
 from chatd.storage.lookups import exists
@@ -140,6 +141,9 @@ class SqlStore(SqlChangeLog):
 
     async def find_message(self, message: MessageId) -> Message | None:
         return await self.db.read(messages.find_message, message)
+
+    async def search_messages(self, query: Search) -> list[Message]:
+        return await self.db.read(search.search_messages, self.db.sql, query)
 
     # Idempotency keys
 

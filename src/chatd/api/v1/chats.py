@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -43,13 +43,8 @@ async def list_chats(
     caller: CallerDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = LIST_DEFAULT,
-    cursor: Annotated[
-        str | None,
-        Query(
-            description="The next_cursor of the previous page, as given (else 400 `invalid_cursor`)"
-        ),
-    ] = None,
-    scope: Annotated[Literal["mine", "all"], Query(description="all: moderators only")] = "mine",
+    cursor: cursors.CursorQuery = None,
+    scope: cursors.ScopeQuery = "mine",
 ) -> Response:
     after = None if cursor is None else cursors.decode(cursor)
     # One more than asked tells whether a next page exists without a count query.

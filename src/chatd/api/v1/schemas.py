@@ -194,3 +194,22 @@ class ProfileOut(Model):
 
 class UserList(Model):
     users: list[ProfileOut] = Field(description="Ordered by name; empty when nobody matches")
+
+
+class HighlightOut(Model):
+    start: int = Field(description="The found word's first character, counted in code points")
+    end: int = Field(description="Just past its last character: text[start:end] is the word")
+
+
+class SearchResult(Model):
+    message: MessageOut
+    highlights: list[HighlightOut] = Field(
+        description="Each word of the text that a query word finds, in order. Offsets count "
+        "Unicode code points; a JavaScript string counts UTF-16 units, so a character outside "
+        "the Basic Multilingual Plane (most emoji) before a word counts 2 there, not 1"
+    )
+
+
+class SearchPage(Model):
+    results: list[SearchResult] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: done")
