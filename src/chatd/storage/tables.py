@@ -77,6 +77,8 @@ users = sa.Table(
     sa.Column("email", sa.String(254)),
     sa.Column("role", sa.String(16), nullable=False, server_default="user"),
     sa.Column("blocked_at", Timestamp),
+    # When the user's last stream closed (presence); NULL: never connected.
+    sa.Column("last_seen_at", Timestamp),
     sa.CheckConstraint("role IN ('user', 'moderator')", name="role"),
     sqlite_autoincrement=True,
 )
@@ -161,9 +163,40 @@ messages = sa.Table(
     sa.Column("deleted_at", Timestamp),
     # The Avito record after its id, written by the send and every edit (storage/records.py).
     sa.Column("body", sa.Text, nullable=False, server_default=""),
+    # The message this one answers, in the same chat. No foreign key: messages are never
+    # deleted but as tombstones, or with their whole chat.
+    sa.Column("reply_to_id", Id),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),
     sqlite_autoincrement=True,
+)
+
+# One row per (message, emoji, user): setting or clearing a reaction is idempotent, and a
+# message's totals are a GROUP BY over the primary key's prefix.
+message_reactions = sa.Table(
+    "message_reactions",
+    metadata,
+    sa.Column(
+        "message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("emoji", sa.String(64), primary_key=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("chat_id", Id, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+# The members a message mentions, with its chat and seq: "unread messages mentioning me" in a
+# chat is a range of this index (seq above the member's last_read_seq).
+message_mentions = sa.Table(
+    "message_mentions",
+    metadata,
+    sa.Column(
+        "message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("chat_id", Id, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index(None, "user_id", "chat_id", "seq"),
 )
 
 idempotency_keys = sa.Table(
