@@ -6,10 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from chatd.storage import search as stored_search
 from tests.api.helpers import assert_error
 from tests.api.v1_helpers import MESSAGE_KEYS, Api, User, create_chat, ok, send, sign_up_many
+
+
+@pytest.fixture(autouse=True, params=["walk", "index", "both"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test through each of the search's two steps (storage/search.py), and through
+    both with the boundary between them among the test's few messages: the newest ones
+    walked and matched in Python, the older ones found through the database's index."""
+    recent, page = {"walk": (10**9, 200), "index": (0, 200), "both": (2, 1)}[request.param]
+    monkeypatch.setattr(stored_search, "RECENT", recent)
+    monkeypatch.setattr(stored_search, "WALK_PAGE", page)
+    return str(request.param)
 
 
 async def _search(api: Api, user: User, q: str, **query: Any) -> Any:

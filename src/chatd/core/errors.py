@@ -14,7 +14,8 @@ ChatdError                 code, message
 │   ├── ChatIsPrivate
 │   ├── MessageDeleted
 │   └── IdempotencyKeyInUse  another request with the same key committed first
-├── Unavailable            the database cannot be reached now (nothing was written): retry
+├── Unavailable            the database cannot be reached now (nothing was written), or is
+│                          busy with searches: retry
 └── OutcomeUnknown         the connection was lost while committing: it may have been written
 """
 
@@ -152,8 +153,10 @@ class IdempotencyKeyInUse(Conflict):
 class Unavailable(ChatdError):
     code = "unavailable"
 
-    def __init__(self) -> None:
-        super().__init__("the database cannot be reached now; nothing was changed: retry")
+    def __init__(
+        self, message: str = "the database cannot be reached now; nothing was changed: retry"
+    ) -> None:
+        super().__init__(message)
 
 
 class OutcomeUnknown(ChatdError):

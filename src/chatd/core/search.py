@@ -92,6 +92,16 @@ def highlights(text: str, words: tuple[str, ...]) -> list[Highlight]:
     return found
 
 
+def matches(text: str, words: tuple[str, ...]) -> bool:
+    """Whether `text` holds every word, the last as the start of a word: the indexes' rule."""
+    folded = text.lower()
+    if not all(word in folded for word in words):
+        return False  # most texts: no word-splitting needed to say no
+    *whole, prefix = words
+    found = {match[0] for match in _WORD.finditer(folded)}
+    return all(word in found for word in whole) and any(w.startswith(prefix) for w in found)
+
+
 async def search(
     store: SearchStore,
     caller: Caller,

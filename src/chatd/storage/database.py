@@ -26,9 +26,11 @@ SQLite, about as much as the rest of the HTTP path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -44,6 +46,10 @@ T = TypeVar("T")
 Work = Callable[Concatenate[sa.Connection, P], T]
 
 log = logging.getLogger("chatd.storage")
+
+# Bounded reads (Database.read_bounded): how many at once per process, and for how long.
+BOUNDED_AT_ONCE = 2
+BOUNDED_SECONDS = 2.0
 
 UNAVAILABLE_LOG_EVERY = 10.0  # seconds: how often an outage is told in the log
 
@@ -89,6 +95,30 @@ class Statement:
         return [params[name] if name in params else self.fixed[name] for name in self.names]
 
 
+class TooCostly(Exception):
+    """A bounded read ran out of its time (Database.read_bounded)."""
+
+
+class Turns:
+    """At most BOUNDED_AT_ONCE bounded reads at once; a wait for a turn lasts BOUNDED_SECONDS."""
+
+    def __init__(self) -> None:
+        self._semaphore = asyncio.Semaphore(BOUNDED_AT_ONCE)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(BOUNDED_SECONDS):
+                await self._semaphore.acquire()
+        except TimeoutError as exc:
+            busy = "too many searches are running now; nothing was changed: retry"
+            raise Unavailable(busy) from exc
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
 class Database(Protocol):
     sql: Dialect  # what differs between the databases (storage/dialects.py)
 
@@ -104,6 +134,13 @@ class Database(Protocol):
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Runs `work` in one transaction, committed durably before this returns."""
+        ...
+
+    async def read_bounded(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs a read whose cost the data decides (a search), so that it cannot take the
+        server with it: never on the event loop, at most BOUNDED_AT_ONCE of them at once
+        (the other reads keep their connections), stopped after BOUNDED_SECONDS. Raises
+        TooCostly when stopped, Unavailable when its turn did not come within that time."""
         ...
 
     async def dispose(self) -> None: ...

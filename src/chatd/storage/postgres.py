@@ -5,6 +5,7 @@ See storage/database.py and docs/decisions.md §16 and §19."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd import metrics
 from chatd.core.errors import OutcomeUnknown
-from chatd.storage.database import Outages, Statement, Work
+from chatd.storage.database import BOUNDED_SECONDS, Outages, Statement, TooCostly, Turns, Work
 from chatd.storage.dialects import POSTGRES, Dialect
 from chatd.storage.hotconnections import HotConnections
 from chatd.storage.slots import Slots
@@ -33,6 +34,8 @@ ATTEMPTS = 5
 # A connect waits this long at most (asyncpg's own default is 60 s): a database host that stops
 # answering is answered 503 within two attempts, not waited on by every request.
 CONNECT_TIMEOUT = 2.0  # seconds
+BOUNDED_MS = int(BOUNDED_SECONDS * 1000)
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
 POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection before it gets 503
 # After the database could not be reached, requests get 503 at once for this long instead of
 # each trying again (and queueing for connections that cannot be made).
@@ -70,6 +73,7 @@ class PostgresDatabase:
         # (docs/decisions.md §24). Both share the slots: the database never sees more than
         # `pool_size` statements from this process at once.
         self._hot = HotConnections(self._dsn, CONNECT_TIMEOUT)
+        self._turns = Turns()
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -84,6 +88,24 @@ class PostgresDatabase:
                 return await conn.run_sync(work, *args, **kwargs)
 
         return await self._reconnecting(attempt)
+
+    async def read_bounded(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        async def attempt() -> T:
+            async with self._autocommit.connect() as conn:
+                # The server stops the statement; the connection stays usable.
+                await conn.exec_driver_sql(f"SET statement_timeout = {BOUNDED_MS}")
+                try:
+                    return await conn.run_sync(work, *args, **kwargs)
+                except sa.exc.DBAPIError as exc:
+                    if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+                        raise TooCostly from exc
+                    raise
+                finally:
+                    with contextlib.suppress(Exception):  # a lost connection is not reused
+                        await conn.exec_driver_sql("RESET statement_timeout")
+
+        async with self._turns.turn():
+            return await self._reconnecting(attempt)
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def transaction() -> T:

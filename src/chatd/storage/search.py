@@ -3,14 +3,25 @@
 SQLite keeps an FTS5 table in step with `messages` by triggers; PostgreSQL a GIN index on the
 text's tsvector. Either is written by the message's own INSERT or UPDATE, so a search right
 after a send finds it. The match itself is the dialect's (storage/dialects.py).
+
+A search reads in two steps (docs/decisions.md, "Search"), because an index's cost grows with
+how many messages hold the words, and a word most messages hold is what people type first:
+1. the newest RECENT messages, walked newest first a page at a time and matched here by the
+   words' rule (core/search.py); a common word fills the page in a few rows;
+2. if the page is not full yet, the index, for what is older than the walk: a rare word's
+   matches are few.
+What is left (a word most OLD messages hold but no recent one) is bounded by the database's
+bounded read (storage/database.py: off the event loop, two at a time, stopped after 2 s).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from chatd.core.models import Message
-from chatd.core.search import Search
+from chatd.core.search import Search, matches
 from chatd.storage.dialects import Dialect
 from chatd.storage.messages import MESSAGE_COLUMNS
 from chatd.storage.tables import chat_members, messages
@@ -24,16 +35,62 @@ OUTSIDE_TABLES = frozenset(
     {FTS_TABLE, *(f"{FTS_TABLE}_{shadow}" for shadow in ("data", "idx", "docsize", "config"))}
 )
 
+RECENT = 1000  # ids (of every chat) the first step walks below the newest, at most
+WALK_PAGE = 250  # rows a page of the walk reads
+
 
 def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[Message]:
+    newest = search.before
+    if newest is None:
+        highest = sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
+        newest = int(conn.execute(highest).scalar_one()) + 1
+    floor = max(newest - RECENT, 0)
+    found = _walk(conn, search, floor, newest)
+    if len(found) < search.limit and floor > 0:
+        found += _indexed(conn, sql, search, floor, search.limit - len(found))
+    return found
+
+
+def _walk(conn: sa.Connection, search: Search, floor: int, newest: int) -> list[Message]:
+    """The matches among the messages with floor <= id < newest, newest first."""
+    found: list[Message] = []
+    below = newest
+    while below > floor and len(found) < search.limit:
+        query: Query = _filtered(
+            sa.select(*MESSAGE_COLUMNS).where(
+                messages.c.id >= floor, messages.c.id < below, messages.c.deleted_at.is_(None)
+            ),
+            search,
+        )
+        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(WALK_PAGE)).all()
+        for row in rows:
+            message = Message(*tuple(row))
+            if matches(message.text, search.words):
+                found.append(message)
+        if len(rows) < WALK_PAGE:
+            break
+        below = rows[-1][0]
+    return found[: search.limit]
+
+
+def _indexed(
+    conn: sa.Connection, sql: Dialect, search: Search, below: int, limit: int
+) -> list[Message]:
     found = sql.text_matches(search.words)
-    query = (
+    query: Query = (
         sa.select(*MESSAGE_COLUMNS)
         .select_from(found.source)
-        .where(found.condition, messages.c.deleted_at.is_(None))
-        .order_by(found.newest.desc())
-        .limit(search.limit)
+        .where(found.condition, found.newest < below, messages.c.deleted_at.is_(None))
+        .order_by(found.order)
+        .limit(limit)
     )
+    return [Message(*tuple(row)) for row in conn.execute(_filtered(query, search)).all()]
+
+
+Query = sa.Select[Any]
+
+
+def _filtered(query: Query, search: Search) -> Query:
     if search.viewer is not None:
         mine = sa.select(chat_members.c.chat_id).where(chat_members.c.user_id == search.viewer)
         query = query.where(messages.c.chat_id.in_(mine))
@@ -41,6 +98,4 @@ def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[M
         query = query.where(messages.c.chat_id == search.chat)
     if search.author is not None:
         query = query.where(messages.c.author_id == search.author)
-    if search.before is not None:
-        query = query.where(found.newest < search.before)
-    return [Message(*row) for row in conn.execute(query).all()]
+    return query

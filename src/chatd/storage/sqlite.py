@@ -15,17 +15,29 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, pool
 
-from chatd.storage.database import Outages, Statement, Work, ensure_sqlite_directory
+from chatd.storage.database import (
+    BOUNDED_AT_ONCE,
+    BOUNDED_SECONDS,
+    Outages,
+    Statement,
+    TooCostly,
+    Turns,
+    Work,
+    ensure_sqlite_directory,
+)
 from chatd.storage.dialects import SQLITE, Dialect
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+PROGRESS_STEPS = 10_000  # SQLite's virtual machine steps between looks at a bounded read's clock
 
 
 # Primary result codes that say the storage refuses, whatever the statement: the file system
@@ -62,7 +74,7 @@ class SqliteDatabase:
             "PRAGMA foreign_keys=ON",
         )
 
-        def engine(begin: str, *pragmas: str) -> sa.Engine:
+        def engine(begin: str, *pragmas: str, size: int = 1) -> sa.Engine:
             def on_connect(dbapi_connection: Any, _record: Any) -> None:
                 # The driver's implicit transactions are off: we say BEGIN ourselves (below).
                 dbapi_connection.isolation_level = None
@@ -72,7 +84,7 @@ class SqliteDatabase:
             created = sa.create_engine(
                 url,
                 poolclass=pool.QueuePool,
-                pool_size=1,
+                pool_size=size,
                 max_overflow=0,
                 connect_args={"check_same_thread": False},
             )
@@ -86,6 +98,10 @@ class SqliteDatabase:
         self._reader = engine("BEGIN")
         self._writer = engine("BEGIN IMMEDIATE", "PRAGMA journal_mode=WAL")
         self._writer.connect().close()  # WAL before the first read
+        # Bounded reads (searches) run on threads of their own, off the event loop: sqlite3
+        # lets go of the GIL while SQLite works, so the loop serves meanwhile.
+        self._aside = engine("BEGIN", size=BOUNDED_AT_ONCE)
+        self._turns = Turns()
         self._read_conn: sa.Connection | None = None
         self._statements: dict[sa.Select[Any], Statement] = {}
         self._outages = Outages()
@@ -123,6 +139,28 @@ class SqliteDatabase:
         finally:
             conn.rollback()
 
+    async def read_bounded(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self._turns.turn():
+            return await asyncio.to_thread(lambda: self._read_aside(work, *args, **kwargs))
+
+    def _read_aside(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        deadline = time.monotonic() + BOUNDED_SECONDS
+        with self._aside.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            # A non-zero answer makes SQLite stop the statement ("interrupted").
+            driver.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+            try:
+                return work(conn, *args, **kwargs)
+            except (sqlite3.Error, sa.exc.DBAPIError) as exc:
+                if time.monotonic() > deadline:
+                    raise TooCostly from exc
+                self._unreadable(exc)
+                raise
+            finally:
+                driver.set_progress_handler(None, 0)
+                conn.rollback()
+
     def _unreadable(self, exc: Exception) -> None:
         # A read that fails on the storage (an I/O error): 503 as a write's would be.
         if storage_fault(exc):
@@ -136,6 +174,7 @@ class SqliteDatabase:
     async def dispose(self) -> None:
         if self._read_conn is not None:
             self._read_conn.close()
+        self._aside.dispose()
         self.writer.close()
         self._reader.dispose()
         self._writer.dispose()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from chatd.core.errors import ChatNotFound, UserNotFound
+from chatd.core.errors import ChatNotFound, InvalidInput, UserNotFound
 from chatd.core.events import ChatState, LogPage
 from chatd.core.idempotency import Receipt
 from chatd.core.models import (
@@ -33,7 +33,7 @@ from chatd.core.models import (
 from chatd.core.ports import Notifier
 from chatd.core.search import Search
 from chatd.storage import accounts, changes, chats, documents, idempotency, messages, search
-from chatd.storage.database import Database
+from chatd.storage.database import BOUNDED_SECONDS, Database, TooCostly
 from chatd.storage.groupcommit import GroupCommit, Job
 from chatd.storage.lookups import exists
 from chatd.storage.tables import users
@@ -143,7 +143,14 @@ class SqlStore(SqlChangeLog):
         return await self.db.read(messages.find_message, message)
 
     async def search_messages(self, query: Search) -> list[Message]:
-        return await self.db.read(search.search_messages, self.db.sql, query)
+        try:
+            return await self.db.read_bounded(search.search_messages, self.db.sql, query)
+        except TooCostly as exc:
+            raise InvalidInput(
+                f"the search took longer than {BOUNDED_SECONDS:.0f} s: add a word, or search "
+                "one chat or one author",
+                code="search_too_broad",
+            ) from exc
 
     # Idempotency keys
 
