@@ -91,11 +91,15 @@ Query = sa.Select[Any]
 
 
 def _filtered(query: Query, search: Search) -> Query:
+    # `chat_id + 0`: a condition no index serves. Offered the (chat_id, seq) index, SQLite read
+    # every message of each of the caller's chats and sorted them (2 s on a million messages)
+    # instead of the id range; the index step is driven by the text index either way.
+    chat = messages.c.chat_id + 0
     if search.viewer is not None:
         mine = sa.select(chat_members.c.chat_id).where(chat_members.c.user_id == search.viewer)
-        query = query.where(messages.c.chat_id.in_(mine))
+        query = query.where(chat.in_(mine))
     if search.chat is not None:
-        query = query.where(messages.c.chat_id == search.chat)
+        query = query.where(chat == search.chat)
     if search.author is not None:
         query = query.where(messages.c.author_id == search.author)
     return query
