@@ -19,9 +19,8 @@ def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every test through each of the search's two steps (storage/search.py), and through
     both with the boundary between them among the test's few messages: the newest ones
     walked and matched in Python, the older ones found through the database's index."""
-    recent, page = {"walk": (10**9, 200), "index": (0, 200), "both": (2, 1)}[request.param]
+    recent = {"walk": 10**9, "index": 0, "both": 2}[request.param]
     monkeypatch.setattr(stored_search, "RECENT", recent)
-    monkeypatch.setattr(stored_search, "WALK_PAGE", page)
     return str(request.param)
 
 

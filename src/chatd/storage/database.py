@@ -48,7 +48,7 @@ Work = Callable[Concatenate[sa.Connection, P], T]
 log = logging.getLogger("chatd.storage")
 
 # Bounded reads (Database.read_bounded): how many at once per process, and for how long.
-BOUNDED_AT_ONCE = 2
+BOUNDED_AT_ONCE = 3  # half the default pool (CHATD_DB_POOL_SIZE): the rest stays for the others
 BOUNDED_SECONDS = 2.0
 
 UNAVAILABLE_LOG_EVERY = 10.0  # seconds: how often an outage is told in the log

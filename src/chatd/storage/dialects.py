@@ -117,6 +117,11 @@ class Dialect:
         words are bound, never written into the SQL."""
         raise NotImplementedError
 
+    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+        """A cheap condition every text holding the words meets (others may too), for the
+        search's walk to leave out most rows in the database; None: every row is read."""
+        return None
+
 
 class SqliteDialect(Dialect):
     name = "sqlite"
@@ -292,6 +297,12 @@ class PostgresDialect(Dialect):
         # filtering every row through to_tsvector (4.5 µs a row: 0.6 s for a rare word on a
         # million messages). The walk newest first is storage/search.py's first step, bounded.
         return TextSearch(messages, match, messages.c.id, (messages.c.id + 0).desc())
+
+    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+        # Each word as a substring, in any case: ~0.3 µs a row where to_tsvector costs 4.5 µs,
+        # and only the rows it lets through travel to chatd to be matched word by word. (A
+        # word holds letters and digits only: nothing to escape for LIKE.)
+        return sa.and_(*(messages.c.text.ilike(f"%{word}%") for word in words))
 
 
 class TextSearch(NamedTuple):

@@ -36,7 +36,7 @@ OUTSIDE_TABLES = frozenset(
 )
 
 RECENT = 1000  # ids (of every chat) the first step walks below the newest, at most
-WALK_PAGE = 250  # rows a page of the walk reads
+FIRST_PAGE = 2  # the walk's first page holds this many times the rows asked; each next, 4 times
 
 
 def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[Message]:
@@ -45,16 +45,21 @@ def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[M
         highest = sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
         newest = int(conn.execute(highest).scalar_one()) + 1
     floor = max(newest - RECENT, 0)
-    found = _walk(conn, search, floor, newest)
+    found = _walk(conn, sql, search, floor, newest)
     if len(found) < search.limit and floor > 0:
         found += _indexed(conn, sql, search, floor, search.limit - len(found))
     return found
 
 
-def _walk(conn: sa.Connection, search: Search, floor: int, newest: int) -> list[Message]:
-    """The matches among the messages with floor <= id < newest, newest first."""
+def _walk(
+    conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest: int
+) -> list[Message]:
+    """The matches among the messages with floor <= id < newest, newest first: pages that
+    grow, so that a common word reads few more rows than it returns."""
     found: list[Message] = []
     below = newest
+    page = FIRST_PAGE * search.limit
+    holds = sql.text_holds(search.words)
     while below > floor and len(found) < search.limit:
         query: Query = _filtered(
             sa.select(*MESSAGE_COLUMNS).where(
@@ -62,14 +67,17 @@ def _walk(conn: sa.Connection, search: Search, floor: int, newest: int) -> list[
             ),
             search,
         )
-        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(WALK_PAGE)).all()
+        if holds is not None:
+            query = query.where(holds)
+        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(page)).all()
         for row in rows:
             message = Message(*tuple(row))
             if matches(message.text, search.words):
                 found.append(message)
-        if len(rows) < WALK_PAGE:
+        if len(rows) < page:
             break
         below = rows[-1][0]
+        page *= 4
     return found[: search.limit]
 
 
