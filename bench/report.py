@@ -6,6 +6,7 @@ large history against a small one) passes when the ratio <= goal.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,9 @@ def judge(results: Results) -> list[Verdict]:
         m = results.find(key.system, key.scenario, key.connections)
         if m is None:
             return None
+        if latency and (m.requests_per_s == 0 or m.errors):
+            # No answer within the run, or quick refusals: a latency goal is not met by those.
+            return math.inf
         return m.p99_ms if latency else m.requests_per_s
 
     return [
