@@ -1,7 +1,7 @@
 """`python -m bench`: chatd under load on SQLite and PostgreSQL, against references from the
 same run (HTTP ceiling, pgbench, a single-thread SQLite loop). See docs/benchmarks.md.
 
-    python -m bench [--quick] [--only ceiling,sqlite,postgresql,workers,sockets]
+    python -m bench [--quick] [--only ceiling,sqlite,postgresql,workers,index,sockets]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from bench.databases import PostgresDatabase, SqliteDatabase
+from bench.index_cost import index_cost_table, index_costs, run_index_cost
 from bench.load import Load
 from bench.measurements import Results
 from bench.pgbench import pgbench_series
@@ -36,7 +37,7 @@ from bench.sqlite_loop import sqlite_loop_series
 from bench.workers import run_workers, scaling, scaling_table
 from bench.wrk import wrk_path
 
-PARTS = ("ceiling", "sqlite", "postgresql", "workers", "sockets")
+PARTS = ("ceiling", "sqlite", "postgresql", "workers", "index", "sockets")
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -169,6 +170,8 @@ def main() -> int:
             run_postgresql(workdir, load, results, ceiling.url, machine)
         if "workers" in args.parts:
             run_workers(workdir, load, results)
+        if "index" in args.parts:
+            run_index_cost(workdir, load, results)
         if "sockets" in args.parts:
             print("== idle WebSocket streams and fan-out (bench/sockets.py)", flush=True)
             sockets = run_sockets(workdir, args.quick)
@@ -185,6 +188,7 @@ def main() -> int:
         )
     verdicts = [v for v in judge(results) if v.passed is not None]
     workers = scaling(results)
+    indexing = index_costs(results)
     report = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started),
@@ -195,6 +199,7 @@ def main() -> int:
         "measurements": [m.as_json() for m in results.measurements],
         "targets": [v.as_json() for v in verdicts],
         "workers": [row.as_json() for row in workers],
+        "search_index_cost": [row.as_json() for row in indexing],
         "sockets": [row.as_json() for row in sockets],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +208,8 @@ def main() -> int:
     print(f"\n## Measurements\n\n{measurements_table(results.measurements)}")
     if workers:
         print(f"\n## --workers 2 against one process\n\n{scaling_table(workers)}")
+    if indexing:
+        print(f"\n## What the search index costs a send\n\n{index_cost_table(indexing)}")
     if sockets:
         print(f"\n## Idle streams and fan-out\n\n{table(sockets)}")
     print(f"\n{report['seconds']} s; results in {args.output}")
