@@ -96,6 +96,12 @@ async def test_mentions_me_is_true_only_for_the_mentioned(
     assert edited_carol["message"]["mentions_me"] is True
     assert (await alices.next())["message"]["mentions"] == [carol.id]
 
+    # Chat events show each member their own count of unread mentions.
+    ok(await http.patch(f"/api/v1/chats/{chat}", json={"name": "team b"}, headers=alice.auth))
+    assert (await bobs.next())["chat"]["mention_count"] == 0
+    assert (await carols.next())["chat"]["mention_count"] == 1
+    assert (await alices.next())["chat"]["mention_count"] == 0
+
     replayed = [f for f in await replay(server.url, carol) if f["type"].startswith("message.")]
     assert [f["message"]["mentions_me"] for f in replayed] == [True, True]
     for stream in (bobs, carols, alices):
