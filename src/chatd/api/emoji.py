@@ -24,6 +24,7 @@ _CANONICAL = {
     if data["status"] == _FULLY_QUALIFIED
 }
 LONGEST = max(map(len, emoji.EMOJI_DATA))  # code points of the longest sequence
+EMOJI_REFUSED = "emoji must be exactly one emoji"
 
 
 def check_emoji(value: str) -> str:
@@ -31,6 +32,5 @@ def check_emoji(value: str) -> str:
     check_characters(value, field="emoji")
     data = emoji.EMOJI_DATA.get(value) if len(value) <= LONGEST else None
     if data is None or data["status"] == _COMPONENT:
-        shown = value if len(value) <= LONGEST else value[:LONGEST] + "…"
-        raise InvalidInput(f"emoji must be one emoji, got {shown!r}", code="invalid_emoji")
+        raise InvalidInput(EMOJI_REFUSED, code="invalid_emoji")
     return _CANONICAL.get(data["en"], value)

@@ -181,8 +181,8 @@ class Transaction(Protocol):
         ...
 
     def find_message(self, message: MessageId) -> Message | None:
-        """The message as every read shows it (its quote and reactions), read in this
-        transaction."""
+        """The message as every read shows it (its quote and reactions), its row locked
+        against a concurrent edit or deletion until commit."""
         ...
 
     def is_member(self, chat: ChatId, user: UserId) -> bool: ...

@@ -179,6 +179,8 @@ def _seen_by(tx: Transaction, viewer: UserId, chat: ChatId) -> ChatInfo:
 
 # Messages
 
+REPLY_REFUSED = "reply_to must be a message of the same chat"
+
 
 def _send(tx: Transaction, sends: Sequence[Send]) -> list[Written[Message] | ChatdError]:
     replied = {send.reply_to for send in sends if send.reply_to is not None}
@@ -191,10 +193,7 @@ def _send(tx: Transaction, sends: Sequence[Send]) -> list[Written[Message] | Cha
         if send.reply_to is not None and (quoted is None or quoted[0] != send.chat):
             # A message of another chat, or of nobody: the same answer, so a reply reveals
             # nothing about chats the author cannot read.
-            done[index] = InvalidInput(
-                f"reply_to: message {send.reply_to} is not in chat {send.chat}",
-                code="invalid_reply",
-            )
+            done[index] = InvalidInput(REPLY_REFUSED, code="invalid_reply")
             continue
         # Resolved against the members now, in this transaction: no query without a name.
         named = tx.members_named(send.chat, send.names) if send.names else {}

@@ -205,8 +205,14 @@ def history_page(conn: sa.Connection, chat: ChatId, page: SeqPage) -> list[Messa
 _ONE = sa.select(*MESSAGE_COLUMNS).select_from(with_quotes(messages)).where(messages.c.id == _id)
 
 
-def find_message(conn: sa.Connection, message: MessageId) -> Message | None:
-    row = conn.execute(_ONE, {"id": message}).first()
+# In a write: the message's row is share-locked until commit, so a reaction and a deletion of
+# the same message take turns (PostgreSQL; SQLite's one writer does already): a reaction never
+# lands on a message deleted meanwhile, nor a deletion miss a reaction put meanwhile.
+_ONE_LOCKED = _ONE.with_for_update(read=True, of=messages)
+
+
+def find_message(conn: sa.Connection, message: MessageId, *, lock: bool = False) -> Message | None:
+    row = conn.execute(_ONE_LOCKED if lock else _ONE, {"id": message}).first()
     return None if row is None else with_reactions(conn, [message_of(row)])[0]
 
 

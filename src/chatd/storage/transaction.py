@@ -177,8 +177,11 @@ class SqlTransaction:
 
     def delete_chat(self, chat: ChatId) -> None:
         # Explicit rather than by foreign-key cascade: the same on every database and connection.
-        for table in (message_reactions, message_mentions, messages):
-            self.conn.execute(table.delete().where(table.c.chat_id == chat))
+        # Reactions and mentions by their messages: their primary keys' prefix, no scan.
+        ids = sa.select(messages.c.id).where(messages.c.chat_id == chat)
+        for table in (message_reactions, message_mentions):
+            self.conn.execute(table.delete().where(table.c.message_id.in_(ids)))
+        self.conn.execute(messages.delete().where(messages.c.chat_id == chat))
         self.conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
         self.conn.execute(chats.delete().where(chats.c.id == chat))
 
@@ -236,7 +239,7 @@ class SqlTransaction:
         return history.set_mentions(self.conn, message, mentions)
 
     def find_message(self, message: MessageId) -> Message | None:
-        return history.find_message(self.conn, message)
+        return history.find_message(self.conn, message, lock=True)
 
     def is_member(self, chat: ChatId, user: UserId) -> bool:
         query = sa.select(sa.literal(1)).where(
