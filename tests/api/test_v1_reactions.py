@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import quote
 
@@ -152,3 +154,41 @@ async def test_a_keyed_reaction_replays_its_answer(api: Api) -> None:
     assert first.status_code == again.status_code == 200
     assert again.content == first.content
     assert _totals(first.json()) == [("👍", 1, True)]
+
+
+async def test_reactions_racing_each_other_and_a_deletion_stay_consistent(api: Api) -> None:
+    owner, *members = await sign_up_many(api.http, "owner", *(f"m{i}" for i in range(8)))
+    chat = (await create_chat(api.http, owner, "busy", members))["id"]
+    everyone = [owner, *members]
+    for round_ in range(3):
+        message = (await send(api.http, owner, chat, f"round {round_}"))["id"]
+        puts = [_react(api, user, message, "👍") for user in everyone]
+        answers = await asyncio.gather(*puts)
+        assert {r.status_code for r in answers} == {200}
+        totals = _totals((await history(api.http, owner, chat))["messages"][-1])
+        assert totals == [("👍", len(everyone), True)]
+        counted = await api.scalar("SELECT reaction_count FROM messages WHERE id = :m", m=message)
+        assert counted == len(everyone)
+        # Reactions put while the message is deleted: each is 200 or 409, and none is left
+        # behind on the tombstone.
+        more = [_react(api, user, message, "🎉") for user in everyone]
+        more += [_unreact(api, user, message, "👍") for user in everyone]
+        deletion = api.http.delete(f"/api/v1/messages/{message}", headers=owner.auth)
+        *taken, deleted = await _gather_last(more, deletion)
+        assert deleted.status_code == 204, deleted.text
+        assert {r.status_code for r in taken} <= {200, 409}
+        left = await api.scalar(
+            "SELECT count(*) FROM message_reactions WHERE message_id = :m", m=message
+        )
+        assert left == 0
+    counts = await api.rows("SELECT reaction_count FROM messages WHERE deleted_at IS NOT NULL")
+    assert [row[0] for row in counts] == [0, 0, 0]
+
+
+async def _gather_last(
+    first: list[Coroutine[Any, Any, httpx.Response]], last: Coroutine[Any, Any, httpx.Response]
+) -> list[httpx.Response]:
+    """All of them at once, `last`'s answer last."""
+    half = len(first) // 2
+    answers = await asyncio.gather(*first[:half], last, *first[half:])
+    return [*answers[:half], *answers[half + 1 :], answers[half]]

@@ -20,7 +20,13 @@ from chatd.core.events import Change, ChatState, LogEntry, LogPage, Membership
 from chatd.core.models import ChatId, UserId
 from chatd.storage import chats, locks
 from chatd.storage.dialects import Dialect
-from chatd.storage.messages import MESSAGE_COLUMNS, message_of, with_quotes, with_reactions
+from chatd.storage.messages import (
+    MESSAGE_COLUMNS,
+    REACTED,
+    message_of,
+    with_quotes,
+    with_reactions,
+)
 from chatd.storage.tables import change_log, changes, chat_members, messages
 
 # A member hears of the chat's changes logged after they joined.
@@ -136,11 +142,14 @@ def _page(conn: sa.Connection, rows: Sequence[Any], limit: int) -> LogPage:
     # Only these show reactions: a new message has none yet, and a deleted one none any more.
     reacted = [
         e.message
-        for e in entries
-        if e.message is not None and e.type in (events.MESSAGE_EDITED, events.MESSAGE_REACTIONS)
+        for e, row in zip(entries, rows, strict=True)
+        if e.message is not None
+        and e.type in (events.MESSAGE_EDITED, events.MESSAGE_REACTIONS)
+        and row[6 + REACTED]
     ]
     if reacted:
-        current = {m.id: m for m in with_reactions(conn, reacted)}
+        ids = [m.id for m in reacted]
+        current = {m.id: m for m in with_reactions(conn, reacted, ids)}
         entries = [
             e._replace(message=current[e.message.id])
             if e.message is not None and e.message.id in current

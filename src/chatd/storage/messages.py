@@ -47,7 +47,9 @@ MESSAGE_COLUMNS = (
     _replied.c.author_id,
     sa.func.substr(_replied.c.text, 1, QUOTE_LENGTH),
     _replied.c.deleted_at,
+    messages.c.reaction_count,
 )
+REACTED = len(MESSAGE_COLUMNS) - 1  # where a row says how many reactions its message has
 
 
 def with_quotes(source: sa.FromClause) -> sa.FromClause:
@@ -84,12 +86,18 @@ _REACTIONS = (
 )
 
 
-def with_reactions(conn: sa.Connection, found: list[Message]) -> list[Message]:
-    """The messages with their reactions: one indexed read for all of them (none when all are
-    tombstones, which have none)."""
-    ids = [message.id for message in found if message.deleted_at is None]
-    if not ids:
-        return found
+def read_messages(conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> list[Message]:
+    """Messages from rows of MESSAGE_COLUMNS, with their reactions: read only for the messages
+    whose row counts some (none for a page without reactions)."""
+    found = [message_of(row) for row in rows]
+    reacted = [message.id for message, row in zip(found, rows, strict=True) if row[REACTED]]
+    return with_reactions(conn, found, reacted) if reacted else found
+
+
+def with_reactions(
+    conn: sa.Connection, found: list[Message], ids: list[MessageId]
+) -> list[Message]:
+    """The messages, those among `ids` with their reactions (one indexed read)."""
     by_message: dict[MessageId, dict[str, list[UserId]]] = {}
     for message_id, emoji, user in conn.execute(_REACTIONS, {"ids": ids}):
         by_message.setdefault(message_id, {}).setdefault(emoji, []).append(user)
@@ -196,24 +204,25 @@ def history_page(conn: sa.Connection, chat: ChatId, page: SeqPage) -> list[Messa
         "after_seq": page.after_seq,
         "before_seq": page.before_seq,
     }
-    found = [message_of(row) for row in conn.execute(query, params).all()]
+    rows = list(conn.execute(query, params).all())
     if page.after_seq is None:
-        found.reverse()
-    return with_reactions(conn, found)
+        rows.reverse()
+    return read_messages(conn, rows)
 
 
 _ONE = sa.select(*MESSAGE_COLUMNS).select_from(with_quotes(messages)).where(messages.c.id == _id)
 
 
-# In a write: the message's row is share-locked until commit, so a reaction and a deletion of
-# the same message take turns (PostgreSQL; SQLite's one writer does already): a reaction never
-# lands on a message deleted meanwhile, nor a deletion miss a reaction put meanwhile.
-_ONE_LOCKED = _ONE.with_for_update(read=True, of=messages)
+# In a write: the message's row is locked until commit (FOR NO KEY UPDATE: a reply to it may
+# still be inserted), so reactions, edits and a deletion of the same message take turns
+# (PostgreSQL; SQLite's one writer does already): a reaction never lands on a message deleted
+# meanwhile, a deletion never misses one, and `reaction_count` stays the rows' count.
+_ONE_LOCKED = _ONE.with_for_update(key_share=True, of=messages)
 
 
 def find_message(conn: sa.Connection, message: MessageId, *, lock: bool = False) -> Message | None:
     row = conn.execute(_ONE_LOCKED if lock else _ONE, {"id": message}).first()
-    return None if row is None else with_reactions(conn, [message_of(row)])[0]
+    return None if row is None else read_messages(conn, [row])[0]
 
 
 def edit(conn: sa.Connection, message: MessageId, text: str, now: datetime) -> Message | None:
@@ -261,7 +270,7 @@ def tombstone(conn: sa.Connection, message: MessageId, now: datetime) -> ChatId 
     chat = conn.execute(
         messages.update()
         .where(messages.c.id == message, _visible)
-        .values(text="", body="", deleted_at=now, mentions=None)
+        .values(text="", body="", deleted_at=now, mentions=None, reaction_count=0)
         .returning(messages.c.chat_id)
     ).scalar()
     if chat is None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from chatd.core.models import Message, UserId
 from chatd.storage.dialects import Dialect
-from chatd.storage.tables import message_reactions
+from chatd.storage.tables import message_reactions, messages
 
 
 def set_reaction(
@@ -22,7 +22,8 @@ def set_reaction(
     *,
     on: bool,
 ) -> bool:
-    """Puts the user's reaction on (`on`) or takes it off; whether a row changed."""
+    """Puts the user's reaction on (`on`) or takes it off, keeping the message's
+    reaction_count; whether a row changed. Call it with the message's row locked."""
     if on:
         values = {
             "message_id": message.id,
@@ -40,4 +41,12 @@ def set_reaction(
                 message_reactions.c.user_id == user,
             )
         )
-    return bool(done.rowcount)
+    if not done.rowcount:
+        return False
+    step = 1 if on else -1
+    conn.execute(
+        messages.update()
+        .where(messages.c.id == message.id)
+        .values(reaction_count=messages.c.reaction_count + step)
+    )
+    return True
