@@ -46,8 +46,10 @@ from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.python import asgi
 
+from chatd.api.emoji import EMOJI_REFUSED
 from chatd.app import build_accounts, create_app
 from chatd.config import Settings
+from chatd.core.writes import REPLY_REFUSED
 from chatd.storage import migrate
 from chatd.storage.database import open_database
 from chatd.storage.store import SqlStore
@@ -69,8 +71,13 @@ UNSTATED: dict[str, set[tuple[str, str]]] = {
         ("invalid_query", "q must hold at most 10 words"),
     },
     "POST /api/v1/direct/{user_id}/messages": {
-        ("invalid_user", "a private chat needs another user")
+        ("invalid_user", "a private chat needs another user"),
+        ("invalid_reply", REPLY_REFUSED),
     },
+    "POST /api/v1/chats/{chat_id}/messages": {("invalid_reply", REPLY_REFUSED)},
+    "POST /messages/add": {("invalid_reply", REPLY_REFUSED)},
+    "PUT /api/v1/messages/{message_id}/reactions/{emoji}": {("invalid_emoji", EMOJI_REFUSED)},
+    "DELETE /api/v1/messages/{message_id}/reactions/{emoji}": {("invalid_emoji", EMOJI_REFUSED)},
     "PATCH /api/v1/chats/{chat_id}": {
         ("invalid_users", "users must include the chat's owner: an owner leaves with /leave")
     },

@@ -371,7 +371,7 @@ async def test_openapi_lists_the_five_methods_with_their_request_bodies(
     fields = {
         "/users/add": {"username"},
         "/chats/add": {"name", "users"},
-        "/messages/add": {"chat", "author", "text"},
+        "/messages/add": {"chat", "author", "text", "reply_to"},
         "/chats/get": {"user"},
         "/messages/get": {"chat", "limit", "before", "after"},
     }
@@ -381,7 +381,7 @@ async def test_openapi_lists_the_five_methods_with_their_request_bodies(
         assert body["required"] is True
         schema = body["content"]["application/json"]["schema"]
         assert set(schema["properties"]) == expected, path
-        assert set(schema["required"]) == expected - {"limit", "before", "after"}, path
+        assert set(schema["required"]) == expected - {"limit", "before", "after", "reply_to"}, path
         assert {"200", "201"} & set(operation["responses"]), path
         assert {"400", "413"} <= set(operation["responses"]), path
 

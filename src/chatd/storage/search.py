@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from chatd.core.models import Message
 from chatd.core.search import Search, matches
 from chatd.storage.dialects import Dialect
-from chatd.storage.messages import MESSAGE_COLUMNS
+from chatd.storage.messages import MESSAGE_COLUMNS, read_messages, with_quotes
 from chatd.storage.tables import chat_members, messages
 
 # What migration 0007 made that tables.py does not describe (SQLAlchemy has no word for a
@@ -48,32 +48,32 @@ def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[M
     found = _walk(conn, sql, search, floor, newest)
     if len(found) < search.limit and floor > 0:
         found += _indexed(conn, sql, search, floor, search.limit - len(found))
-    return found
+    return read_messages(conn, found)
 
 
-def _walk(
-    conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest: int
-) -> list[Message]:
+Row = sa.Row[Any]
+TEXT = 4  # where a row of MESSAGE_COLUMNS holds the message's text
+assert MESSAGE_COLUMNS[TEXT] is messages.c.text
+
+
+def _walk(conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest: int) -> list[Row]:
     """The matches among the messages with floor <= id < newest, newest first: pages that
     grow, so that a common word reads few more rows than it returns."""
-    found: list[Message] = []
+    found: list[Row] = []
     below = newest
     page = FIRST_PAGE * search.limit
     holds = sql.text_holds(search.words)
     while below > floor and len(found) < search.limit:
         query: Query = _filtered(
-            sa.select(*MESSAGE_COLUMNS).where(
-                messages.c.id >= floor, messages.c.id < below, messages.c.deleted_at.is_(None)
-            ),
+            sa.select(*MESSAGE_COLUMNS)
+            .select_from(with_quotes(messages))
+            .where(messages.c.id >= floor, messages.c.id < below, messages.c.deleted_at.is_(None)),
             search,
         )
         if holds is not None:
             query = query.where(holds)
         rows = conn.execute(query.order_by(messages.c.id.desc()).limit(page)).all()
-        for row in rows:
-            message = Message(*tuple(row))
-            if matches(message.text, search.words):
-                found.append(message)
+        found += [row for row in rows if matches(row[TEXT], search.words)]
         if len(rows) < page:
             break
         below = rows[-1][0]
@@ -83,16 +83,16 @@ def _walk(
 
 def _indexed(
     conn: sa.Connection, sql: Dialect, search: Search, below: int, limit: int
-) -> list[Message]:
+) -> list[Row]:
     found = sql.text_matches(search.words)
     query: Query = (
         sa.select(*MESSAGE_COLUMNS)
-        .select_from(found.source)
+        .select_from(with_quotes(found.source))
         .where(found.condition, found.newest < below, messages.c.deleted_at.is_(None))
         .order_by(found.order)
         .limit(limit)
     )
-    return [Message(*tuple(row)) for row in conn.execute(_filtered(query, search)).all()]
+    return list(conn.execute(_filtered(query, search)).all())
 
 
 Query = sa.Select[Any]

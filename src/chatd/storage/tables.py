@@ -166,6 +166,11 @@ messages = sa.Table(
     # The message this one answers, in the same chat. No foreign key: messages are never
     # deleted but as tombstones, or with their whole chat.
     sa.Column("reply_to_id", Id),
+    # The user ids it mentions, in order of first appearance ("3,7"; NULL: none): shown with
+    # the message at no extra query. `message_mentions` indexes them for the unread counts.
+    sa.Column("mentions", sa.Text),
+    # How many rows of `message_reactions` it has: a page reads them only where there are some.
+    sa.Column("reaction_count", sa.Integer, nullable=False, server_default="0"),
     # History pages and cursors walk this index: cost per page independent of history size.
     sa.UniqueConstraint("chat_id", "seq"),
     sqlite_autoincrement=True,

@@ -2,8 +2,12 @@
 
 - `messages.reply_to_id`: the message a message answers, in the same chat. No foreign key: a
   message is never deleted but as a tombstone, or with its whole chat (the reply goes too).
+- `messages.reaction_count`: how many reactions it holds, so a page of messages reads
+  `message_reactions` only for those that have some (most have none).
 - `message_reactions`: one row per (message, emoji, user), so a user's reaction is set or
   cleared idempotently and a message's totals are a GROUP BY over its primary key's prefix.
+- `messages.mentions`: the ids a message mentions, in order ("3,7"; NULL: none), so every read
+  of a message shows them without a second query; `message_mentions` is their index.
 - `message_mentions`: one row per (message, mentioned member), with the message's chat and
   seq, so "unread messages mentioning me" is an index range: seq > the member's last_read_seq.
 - `users.last_seen_at`: when the user's last stream closed (presence).
@@ -31,6 +35,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("messages") as table:
         table.add_column(sa.Column("reply_to_id", Id))
+        table.add_column(sa.Column("mentions", sa.Text))
+        table.add_column(
+            sa.Column("reaction_count", sa.Integer, nullable=False, server_default="0")
+        )
     with op.batch_alter_table("users") as table:
         table.add_column(sa.Column("last_seen_at", Timestamp))
     op.create_table(
@@ -67,4 +75,6 @@ def downgrade() -> None:
     # In place (SQLite 3.35+ drops a column), not by batch: a rebuilt `messages` table would
     # lose the search index's triggers (migration 0007).
     op.drop_column("users", "last_seen_at")
+    op.drop_column("messages", "reaction_count")
+    op.drop_column("messages", "mentions")
     op.drop_column("messages", "reply_to_id")
