@@ -141,6 +141,18 @@ class Session:
             text = self._outbox.encode(event)
         self._push(entry.pos, text)
 
+    def signal(self, text: str) -> None:
+        """An ephemeral frame (typing, presence): queued with the changes while live and there
+        is room, else dropped; never logged, never read again (realtime/ephemeral.py)."""
+        if not self.live or len(self._queue) >= MAX_QUEUED:
+            return
+        # Its position is that of the next change: should the queue be dropped from here, the
+        # log is read again after the last change queued before it.
+        self._queue.append((self.checked + 1, text))
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
     def _push(self, pos: int, text: str) -> None:
         if len(self._queue) >= MAX_QUEUED:
             # The client reads too slowly: forget the queue, read the log again from the first

@@ -176,9 +176,7 @@ messages = sa.Table(
 message_reactions = sa.Table(
     "message_reactions",
     metadata,
-    sa.Column(
-        "message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("emoji", sa.String(64), primary_key=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("chat_id", Id, nullable=False),
@@ -190,9 +188,7 @@ message_reactions = sa.Table(
 message_mentions = sa.Table(
     "message_mentions",
     metadata,
-    sa.Column(
-        "message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("chat_id", Id, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),

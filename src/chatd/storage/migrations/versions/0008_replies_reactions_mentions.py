@@ -42,9 +42,7 @@ def upgrade() -> None:
             primary_key=True,
         ),
         sa.Column("emoji", sa.String(64), primary_key=True),
-        sa.Column(
-            "user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("chat_id", Id, nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
     )
@@ -56,9 +54,7 @@ def upgrade() -> None:
             sa.ForeignKey("messages.id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        sa.Column(
-            "user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("chat_id", Id, nullable=False),
         sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Index("ix_message_mentions_user_id_chat_id_seq", "user_id", "chat_id", "seq"),
