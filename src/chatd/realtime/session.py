@@ -71,7 +71,8 @@ class Session:
 
     async def _catch_up(self) -> None:
         user = self.audience.user
-        chats = () if self.audience.moderator else await self._store.user_chat_ids(user)
+        # A moderator's too: they hear every chat, but typing and presence of their own only.
+        chats = await self._store.user_chat_ids(user)
         self.audience = stream.Audience(user, self.audience.moderator, chats)
         # Topics before the first read: a change after it is hinted, not only swept.
         await self._hub.follow(self)
