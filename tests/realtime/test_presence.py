@@ -59,6 +59,7 @@ async def test_coming_online_is_told_to_connected_co_members_only(server: Server
         alice, bob, carol, mod = await sign_up_many(http, "alice", "bob", "carol", "mod")
         await promote(server, "mod")
         chat = (await create_chat(http, bob, "room", [alice]))["id"]
+        await create_chat(http, alice, "a second chat they share", [bob])
         other = (await create_chat(http, carol, "elsewhere", [bob]))["id"]
         bobs, carols, mods = [await Stream.open(server.url, u) for u in (bob, carol, mod)]
         await live([bobs, mods], http, bob, chat)
@@ -72,6 +73,7 @@ async def test_coming_online_is_told_to_connected_co_members_only(server: Server
         assert frame == {"type": "presence", "user": alice.id, "online": True, "last_seen_at": None}
         for stream in (alices, carols, mods):  # herself, no shared chat, a moderator not in it
             await no_presence(stream, 0.3)
+        await no_presence(bobs, 0.1)  # once, though they share two chats
         seen = await profile(http, bob, alice)
         assert (seen["online"], seen["last_seen_at"]) == (True, None)
         assert (await profile(http, carol, alice))["online"] is None  # shares no chat

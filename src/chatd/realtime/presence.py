@@ -9,9 +9,9 @@
                          their users nowhere else online go offline, last seen at their renewal
 
 Only transitions write (one short transaction each, never a message's, in one task of this
-instance) and only transitions are signalled: once, under each of the user's chats' topics,
-with the chats in it, so that each instance tells each of its streams of a co-member at most
-once (realtime/ephemeral.py). Only the chats' members who are connected hear of it.
+instance) and only transitions are signalled: once, under each of the user's chats' topics;
+each instance tells each of its streams of a co-member at most once, however many chats they
+share (realtime/ephemeral.py). Only the chats' members who are connected hear of it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ import orjson
 from chatd.core import clock
 from chatd.core.events import chat_topic
 from chatd.core.models import ChatId, UserId
-from chatd.realtime.hub import Follower, Hub
+from chatd.realtime.hub import Hub
 
 log = logging.getLogger("chatd.realtime")
 
-CHATS_A_SIGNAL = 400  # chat ids in one signal: well under a NOTIFY payload's 8000 bytes
-REMEMBER = 60.0  # seconds a signal's id is remembered: its copies under other topics are dropped
+# Seconds an instance remembers whom it told of a signal: its copies under the user's other
+# chats' topics come within milliseconds of each other.
+REMEMBER = 10.0
 
 UserChats = Callable[[UserId], Awaitable[list[ChatId]]]
 
@@ -68,7 +69,7 @@ class Presence:
         self._leaving: dict[UserId, asyncio.TimerHandle] = {}  # within the grace
         self._transitions: asyncio.Queue[tuple[bool, UserId]] = asyncio.Queue()
         self._retry: set[UserId] = set()  # a transition failed (database away): redo it
-        self._heard_ids: dict[str, float] = {}
+        self._told: dict[str, tuple[float, set[int]]] = {}  # signal id -> (heard, streams told)
         self._tasks: list[asyncio.Task[None]] = []
         hub.signal_handlers["presence"] = self._heard
 
@@ -153,30 +154,28 @@ class Presence:
     # Signals
 
     async def _announce(self, user: UserId, online: bool, last_seen_at: datetime | None) -> None:
-        chats = sorted(await self._user_chats(user))
-        seen = None if last_seen_at is None else clock.rfc3339(last_seen_at)
-        for start in range(0, len(chats), CHATS_A_SIGNAL):
-            part = chats[start : start + CHATS_A_SIGNAL]
-            signal = {
-                "type": "presence",
-                "id": secrets.token_hex(8),
-                "user": user,
-                "online": online,
-                "last_seen_at": seen,
-                "chats": part,
-            }
-            self._hub.signals.offer([chat_topic(c) for c in part], orjson.dumps(signal).decode())
+        # One signal of a few dozen bytes, under each of the user's chats' topics: the broker
+        # carries it once a chat (one statement or pipeline), and an instance that hears it
+        # under several topics tells each of its streams once (`_heard`).
+        signal = {
+            "type": "presence",
+            "id": secrets.token_hex(8),
+            "user": user,
+            "online": online,
+            "last_seen_at": None if last_seen_at is None else clock.rfc3339(last_seen_at),
+        }
+        topics = [chat_topic(chat) for chat in await self._user_chats(user)]
+        self._hub.signals.offer(topics, orjson.dumps(signal).decode())
 
-    def _heard(self, _topic: str, signal: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if signal.get("id") in self._heard_ids:
-            return  # a copy under another of the user's chats: told already
-        if len(self._heard_ids) > 1000:
-            self._heard_ids = {k: t for k, t in self._heard_ids.items() if now - t < REMEMBER}
-        self._heard_ids[str(signal.get("id"))] = now
-        user, chats = signal.get("user"), signal.get("chats")
-        if not isinstance(user, int) or not isinstance(chats, list):
+    def _heard(self, topic: str, signal: dict[str, Any]) -> None:
+        user, key = signal.get("user"), str(signal.get("id"))
+        if not isinstance(user, int) or not topic.startswith("c") or not topic[1:].isdigit():
             return
+        chat = int(topic[1:])
+        now = time.monotonic()
+        if len(self._told) > 1000:
+            self._told = {k: v for k, v in self._told.items() if now - v[0] < REMEMBER}
+        told = self._told.setdefault(key, (now, set()))[1]
         frame = {
             "type": "presence",
             "user": user,
@@ -184,10 +183,8 @@ class Presence:
             "last_seen_at": signal.get("last_seen_at"),
         }
         text = orjson.dumps(frame).decode()
-        told: set[Follower] = set()
-        for chat in chats:
-            for follower in self._hub.routed(chat_topic(chat)):
-                audience = follower.audience
-                if audience.user != user and chat in audience.chats and follower not in told:
-                    told.add(follower)
-                    follower.signal(text)
+        for follower in self._hub.routed(topic):
+            audience = follower.audience
+            if audience.user != user and chat in audience.chats and id(follower) not in told:
+                told.add(id(follower))  # a co-member of several chats hears it once
+                follower.signal(text)
