@@ -27,16 +27,19 @@ WITHIN = 1.0  # seconds asserted for an event that is not waiting on the grace o
 SETTINGS = {"CHATD_PRESENCE_GRACE_SECONDS": str(GRACE), "CHATD_PRESENCE_TTL_SECONDS": str(TTL)}
 
 
-async def presence(stream: Stream, wait: float) -> dict[str, Any]:
-    while True:
-        frame = await stream.ephemeral(wait)
-        if frame["type"] == "presence":
-            return frame
+async def presence(stream: Stream, wait: float, of: User | None = None) -> dict[str, Any]:
+    """The next presence frame (of the user `of`, when given: others', e.g. of co-members who
+    connected just before, are skipped)."""
+    async with asyncio.timeout(wait):
+        while True:
+            frame = await stream.ephemeral(wait)
+            if frame["type"] == "presence" and (of is None or frame["user"] == of.id):
+                return frame
 
 
-async def no_presence(stream: Stream, seconds: float) -> None:
+async def no_presence(stream: Stream, seconds: float, of: User | None = None) -> None:
     try:
-        frame = await presence(stream, seconds)
+        frame = await presence(stream, seconds, of)
     except TimeoutError:
         return
     raise AssertionError(f"expected no presence, got {frame}")
@@ -68,12 +71,12 @@ async def test_coming_online_is_told_to_connected_co_members_only(server: Server
 
         started = time.monotonic()
         alices = await Stream.open(server.url, alice)
-        frame = await presence(bobs, WITHIN)
+        frame = await presence(bobs, WITHIN, of=alice)
         print(f"presence reached a co-member in {(time.monotonic() - started) * 1000:.1f} ms")
         assert frame == {"type": "presence", "user": alice.id, "online": True, "last_seen_at": None}
         for stream in (alices, carols, mods):  # herself, no shared chat, a moderator not in it
-            await no_presence(stream, 0.3)
-        await no_presence(bobs, 0.1)  # once, though they share two chats
+            await no_presence(stream, 0.3, of=alice)
+        await no_presence(bobs, 0.1, of=alice)  # once, though they share two chats
         seen = await profile(http, bob, alice)
         assert (seen["online"], seen["last_seen_at"]) == (True, None)
         assert (await profile(http, carol, alice))["online"] is None  # shares no chat
@@ -91,22 +94,22 @@ async def test_a_reconnection_within_the_grace_is_not_seen_and_staying_away_is_o
         bobs = await Stream.open(server.url, bob)
         await live([bobs], http, bob, chat)
         alices = await Stream.open(server.url, alice)
-        assert (await presence(bobs, WITHIN))["online"] is True
+        assert (await presence(bobs, WITHIN, of=alice))["online"] is True
 
         await alices.close()
         await asyncio.sleep(GRACE / 3)
         alices = await Stream.open(server.url, alice)  # a reload: back within the grace
-        await no_presence(bobs, GRACE + 1)
+        await no_presence(bobs, GRACE + 1, of=alice)
 
         await alices.close()
         closed = time.monotonic()
-        frame = await presence(bobs, GRACE + WITHIN + 1)
+        frame = await presence(bobs, GRACE + WITHIN + 1, of=alice)
         waited = time.monotonic() - closed
         assert frame["user"] == alice.id
         assert frame["online"] is False
         assert isinstance(frame["last_seen_at"], str)
         assert GRACE * 0.9 <= waited < GRACE + WITHIN + 1
-        await no_presence(bobs, 1.0)  # once
+        await no_presence(bobs, 1.0, of=alice)  # once
         seen = await profile(http, bob, alice)
         assert (seen["online"], seen["last_seen_at"]) == (False, frame["last_seen_at"])
         await bobs.close()
@@ -135,13 +138,13 @@ async def test_presence_crosses_instances_and_a_killed_instance_expires(
 
             started = time.monotonic()
             alices = await Stream.open(two.url, alice)
-            assert (await presence(bobs, WITHIN))["online"] is True
+            assert (await presence(bobs, WITHIN, of=alice))["online"] is True
             print(f"presence crossed instances in {(time.monotonic() - started) * 1000:.1f} ms")
             assert (await profile(http, bob, alice))["online"] is True  # asked of the other one
 
             two.kill()  # SIGKILL: no goodbye, the TTL must end it
             killed = time.monotonic()
-            frame = await presence(bobs, TTL * 2 + 2)
+            frame = await presence(bobs, TTL * 2 + 2, of=alice)
             waited = time.monotonic() - killed
             print(f"a killed instance's user went offline after {waited:.1f} s (TTL {TTL} s)")
             assert (frame["user"], frame["online"]) == (alice.id, False)
