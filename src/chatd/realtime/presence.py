@@ -67,7 +67,8 @@ class Presence:
         self._ttl = ttl
         self._sockets: dict[UserId, int] = {}  # the users with a stream open here
         self._leaving: dict[UserId, asyncio.TimerHandle] = {}  # within the grace
-        self._transitions: asyncio.Queue[tuple[bool, UserId]] = asyncio.Queue()
+        self._transitions: asyncio.Queue[UserId] = asyncio.Queue()  # users to bring in line
+        self._arrived: set[UserId] = set()  # the users whose row for this instance is written
         self._retry: set[UserId] = set()  # a transition failed (database away): redo it
         self._told: dict[str, tuple[float, set[int]]] = {}  # signal id -> (heard, streams told)
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,8 +98,8 @@ class Presence:
         leaving = self._leaving.pop(user, None)
         if leaving is not None:
             leaving.cancel()  # back within the grace: still online, nothing to say
-        elif count == 1:
-            self._transitions.put_nowait((True, user))
+        if count == 1:
+            self._transitions.put_nowait(user)
 
     def closed(self, user: UserId) -> None:
         count = self._sockets.get(user, 0) - 1
@@ -111,21 +112,27 @@ class Presence:
 
     def _left(self, user: UserId) -> None:
         self._leaving.pop(user, None)
-        if user not in self._sockets:
-            self._transitions.put_nowait((False, user))
+        self._transitions.put_nowait(user)
 
     async def _write(self) -> None:
+        """Brings each user's row in line with this instance's sockets (and graces): whatever
+        came and went while a write was under way, the last state is the one written."""
         while True:
-            arriving, user = await self._transitions.get()
-            if arriving != (user in self._sockets):
-                continue  # it changed again meanwhile: the later transition is queued
+            user = await self._transitions.get()
+            wanted = user in self._sockets or user in self._leaving
+            if wanted == (user in self._arrived):
+                continue
             try:
-                if arriving:
-                    if await self._store.arrive(user, self.instance, clock.now()):
+                if wanted:
+                    online = await self._store.arrive(user, self.instance, clock.now())
+                    self._arrived.add(user)
+                    if online:
                         await self._announce(user, True, None)
                 else:
                     now = clock.now()
-                    if await self._store.depart(user, self.instance, now):
+                    offline = await self._store.depart(user, self.instance, now)
+                    self._arrived.discard(user)
+                    if offline:
                         await self._announce(user, False, now)
             except Exception as exc:
                 log.warning("presence of user %d not written, retrying: %s", user, exc)
@@ -139,13 +146,14 @@ class Presence:
                 known = await self._store.claim(
                     self.instance, now, now + timedelta(seconds=self._ttl)
                 )
-                if not known:  # new, or reaped while away: our users count again
-                    self._retry.update(self._sockets)
+                if not known:  # new, or reaped while away (our rows are gone): write them again
+                    self._arrived.clear()
+                    self._retry.update(self._sockets, self._leaving)
                 retry, self._retry = self._retry, set()
                 for user in retry:
-                    self._transitions.put_nowait((user in self._sockets, user))
+                    self._transitions.put_nowait(user)
                 for user, last_seen_at in await self._store.reap(clock.now()):
-                    if user not in self._sockets:
+                    if user not in self._arrived:
                         await self._announce(user, False, last_seen_at)
             except Exception as exc:
                 log.warning("presence could not be renewed: %s", exc)
