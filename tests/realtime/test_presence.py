@@ -116,10 +116,17 @@ async def test_a_reconnection_within_the_grace_is_not_seen_and_staying_away_is_o
 
 
 def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
+    """Two servers on one database; neither left running if the second does not start."""
     env = {**STREAM_SETTINGS, **SETTINGS, **settings}
-    return [
-        ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start() for i in (1, 2)
-    ]
+    servers: list[ServerProcess] = []
+    try:
+        for i in (1, 2):
+            servers.append(ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start())
+    except BaseException:
+        for server in servers:
+            server.kill()
+        raise
+    return servers
 
 
 @pytest.mark.parametrize("broker", ["postgres", "redis"])

@@ -148,10 +148,17 @@ async def test_a_malformed_typing_frame_closes_with_a_protocol_error(
 
 
 def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
+    """Two servers on one database; neither left running if the second does not start."""
     env = {**STREAM_SETTINGS, **settings}
-    return [
-        ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start() for i in (1, 2)
-    ]
+    servers: list[ServerProcess] = []
+    try:
+        for i in (1, 2):
+            servers.append(ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start())
+    except BaseException:
+        for server in servers:
+            server.kill()
+        raise
+    return servers
 
 
 @pytest.mark.parametrize("broker", ["postgres", "redis"])
