@@ -48,7 +48,7 @@ async def carries_signals(make: Callable[[], Broker], across: bool) -> None:
     """Two brokers (two instances when `across`, else one shared by both ends)."""
     one = make()
     two = make() if across else one
-    async with started(*({one, two} if across else {one})) as ears:
+    async with started(*([one, two] if across else [one])) as ears:
         ear1, ear2 = (ears[0], ears[-1])
         await one.subscribe(["c1"])
         await two.subscribe(["c1", "c2"])
