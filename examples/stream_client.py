@@ -83,7 +83,8 @@ async def follow(server: str, token: str, state: Path) -> int:
                         save_pos(state, frame["pos"])
                         continue
                     print(json.dumps(frame, ensure_ascii=False), flush=True)
-                    save_pos(state, frame["pos"])
+                    if "pos" in frame:  # typing and presence are ephemeral: nothing to resume
+                        save_pos(state, frame["pos"])
         except websockets.ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
             if code in FATAL:

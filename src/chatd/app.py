@@ -38,8 +38,11 @@ from chatd.metrics import count as count_metrics
 from chatd.passwords import Argon2Hasher
 from chatd.realtime.broker import open_broker
 from chatd.realtime.hub import Hub
+from chatd.realtime.presence import Presence
+from chatd.realtime.typing import Typing
 from chatd.storage import revisions
 from chatd.storage.database import Database, open_database
+from chatd.storage.presence import SqlPresence
 from chatd.storage.store import SqlChangeLog, SqlStore
 
 log = logging.getLogger("chatd")
@@ -70,6 +73,17 @@ def create_app(settings: Settings) -> FastAPI:
         store = SqlStore(database, notifier=hub, lanes=settings.lanes)  # commits are published
         app.state.store = store
         app.state.hub = hub
+        app.state.typing = Typing(hub)
+        app.state.presence_store = SqlPresence(database)
+        presence = Presence(
+            hub,
+            app.state.presence_store,
+            store.user_chat_ids,
+            settings.presence_grace_seconds,
+            settings.presence_ttl_seconds,
+        )
+        app.state.presence = presence
+        await presence.start()
         app.state.accounts = build_accounts(store, settings)
         app.state.readiness = health.ReadinessCheck(_probes(settings, database, hub))
         chores = [
@@ -85,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
             for chore in chores:
                 chore.cancel()
             await store.close()
+            await presence.close()
             await hub.close()
             await database.dispose()
             await app.state.rate_limits.close()  # its Redis connections, if any

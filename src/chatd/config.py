@@ -336,6 +336,20 @@ SETTINGS: tuple[Setting, ...] = (
         "hint, a broker outage or a command-line change without a broker can cause.",
     ),
     Setting(
+        "presence_grace_seconds",
+        _positive_float,
+        5.0,
+        "How long a user stays online after their last stream closed: a reconnection within it "
+        "(a page reload, a network change) is not shown to others as offline and back.",
+    ),
+    Setting(
+        "presence_ttl_seconds",
+        _positive_float,
+        30.0,
+        "How long the users of a server process that stopped (killed, cut off from the "
+        "database) still show online; each process renews its claim every third of it.",
+    ),
+    Setting(
         "rate_limit_avito",
         _rate,
         "",
@@ -409,6 +423,8 @@ class Settings:
     ws_send_timeout: float = 10.0
     ws_max_frame_bytes: int = 65536
     stream_sweep_seconds: float = 0.5
+    presence_grace_seconds: float = 5.0
+    presence_ttl_seconds: float = 30.0
     rate_limit_avito: str = ""
     avito_api: str = "open"
     avito_api_key: str = dataclasses.field(default="", repr=False)  # a secret: kept out of logs

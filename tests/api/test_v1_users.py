@@ -10,7 +10,7 @@ import pytest
 from tests.api.helpers import TIMESTAMP, add_user, assert_error
 from tests.api.v1_helpers import Api, User, block, ok, register, sign_up, sign_up_many
 
-PROFILE_KEYS = ["blocked", "created_at", "id", "role", "username"]
+PROFILE_KEYS = ["blocked", "created_at", "id", "last_seen_at", "online", "role", "username"]
 
 
 async def _find(api: Api, viewer: User, **query: Any) -> list[dict[str, Any]]:

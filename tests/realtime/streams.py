@@ -17,6 +17,7 @@ from tests.api.v1_helpers import User
 from tests.e2e.server import CHATD, ServerProcess
 
 SCHEMAS = Path(__file__).parents[2] / "docs" / "events"
+EPHEMERAL = frozenset({"typing", "presence"})  # never logged: no pos, never replayed
 
 
 def check_frame(frame: dict[str, Any]) -> dict[str, Any]:
@@ -53,16 +54,30 @@ class Stream:
         return stream
 
     async def next(self, wait: float = 5.0) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.connection.recv(), wait)
-        return check_frame(json.loads(raw))
+        """The next frame of the log's (ephemeral ones, typing and presence, are checked and
+        skipped: they come whenever someone types or connects; `ephemeral` takes them)."""
+        async with asyncio.timeout(wait):
+            while True:
+                frame = check_frame(json.loads(await self.connection.recv()))
+                if frame["type"] not in EPHEMERAL:
+                    return frame
+
+    async def ephemeral(self, wait: float = 5.0) -> dict[str, Any]:
+        """The next typing or presence frame (the log's frames are checked and skipped)."""
+        async with asyncio.timeout(wait):
+            while True:
+                frame = check_frame(json.loads(await self.connection.recv()))
+                if frame["type"] in EPHEMERAL:
+                    return frame
 
     async def take(self, count: int, wait: float = 5.0) -> list[dict[str, Any]]:
         return [await self.next(wait) for _ in range(count)]
 
-    async def silence(self, seconds: float = 0.5) -> None:
-        """Asserts that nothing arrives for `seconds`."""
+    async def silence(self, seconds: float = 0.5, ephemeral: bool = False) -> None:
+        """Asserts that nothing of the log's arrives for `seconds` (nor any typing or presence
+        frame, with `ephemeral`)."""
         try:
-            frame = await asyncio.wait_for(self.connection.recv(), seconds)
+            frame = await (self.ephemeral if ephemeral else self.next)(seconds)
         except TimeoutError:
             return
         raise AssertionError(f"expected nothing, got {frame}")

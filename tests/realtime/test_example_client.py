@@ -14,6 +14,7 @@ import httpx
 
 from tests.api.v1_helpers import PASSWORD, create_chat, send, sign_up_many
 from tests.e2e.server import ServerProcess
+from tests.realtime.streams import Stream
 
 CLIENT = Path(__file__).parents[2] / "examples" / "stream_client.py"
 
@@ -84,5 +85,11 @@ async def test_the_example_client_prints_events_and_resumes_after_a_restart(
         assert [f["message"]["id"] for f in replayed] == [m["id"] for m in missed]
         live = await send(http, alice, chat, "live")
         assert (await _line(client))["message"]["id"] == live["id"]
+        # An ephemeral frame (alice comes online) is printed and has no pos to record.
+        alices = await Stream.open(server.url, alice)
+        assert (await _line(client))["type"] == "presence"
+        after = await send(http, alice, chat, "after presence")
+        assert (await _line(client))["message"]["id"] == after["id"]
+        await alices.close()
     finally:
         await _stop(client)

@@ -15,7 +15,7 @@ from chatd.config import Settings
 from chatd.core import clock, writes
 from chatd.core.events import StreamEvent
 from chatd.core.ports import NewUser, Send
-from chatd.realtime.broker import Broker, MemoryBroker, Notify, Reconnected
+from chatd.realtime.broker import Broker, MemoryBroker
 from chatd.realtime.hub import Hub
 from chatd.realtime.session import Session
 from chatd.storage import migrate
@@ -30,9 +30,6 @@ class FlakyBroker(MemoryBroker):
         super().__init__()
         self.failures = failures
         self.calls: list[tuple[str, set[str]]] = []
-
-    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
-        await super().start(notify, reconnected)
 
     async def subscribe(self, topics: Collection[str]) -> None:
         self.calls.append(("subscribe", set(topics)))

@@ -63,7 +63,7 @@ async def read_page(store: ChangeLog, audience: Audience, after: int) -> LogPage
 class Audience:
     """Whose changes one user's stream carries, followed change by change in log order: the
     user's own, and those of the chats they are a member of at each change's position (every
-    chat's, for a moderator)."""
+    chat's, for a moderator). `chats` are the user's chats, a moderator's too."""
 
     __slots__ = ("chats", "moderator", "user")
 
@@ -90,10 +90,13 @@ class Audience:
 
     @property
     def topics(self) -> set[str]:
-        """The broker topics under which this stream's changes are hinted."""
+        """The broker topics under which this stream's changes are hinted, and its chats'
+        signals (typing, presence) sent. A moderator hears every chat's changes through
+        ALL_TOPIC, and their own chats' topics too for those chats' signals."""
+        chats = map(events.chat_topic, self.chats)
         if self.moderator:
-            return {events.user_topic(self.user), events.ALL_TOPIC}
-        return {events.user_topic(self.user), *map(events.chat_topic, self.chats)}
+            return {events.user_topic(self.user), events.ALL_TOPIC, *chats}
+        return {events.user_topic(self.user), *chats}
 
 
 def render(entry: LogEntry, audience: Audience, state: ChatState | None) -> StreamEvent | None:

@@ -24,7 +24,13 @@ from collections.abc import Awaitable, Collection, Iterator
 from typing import Any
 
 from chatd import metrics
-from chatd.realtime.broker import BrokerUnavailable, Notify, Reconnected
+from chatd.realtime.broker import (
+    BrokerUnavailable,
+    Notify,
+    Reconnected,
+    Signalled,
+    check_signal,
+)
 
 log = logging.getLogger("chatd.realtime")
 
@@ -81,6 +87,9 @@ class Link(abc.ABC):
     async def publish(self, topics: Collection[str], pos: int) -> None: ...
 
     @abc.abstractmethod
+    async def signal(self, topics: Collection[str], payload: str) -> None: ...
+
+    @abc.abstractmethod
     async def check(self) -> None:
         """A round trip on the listening connection."""
 
@@ -116,19 +125,23 @@ class ReconnectingBroker(abc.ABC):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._notify: Notify | None = None
+        self._signalled: Signalled | None = None
         self._reconnected: Reconnected | None = None
 
     @abc.abstractmethod
     def _new_link(self) -> Link:
-        """A link (not connected yet) that hands what it hears to `self._heard`."""
+        """A link (not connected yet) that hands what it hears to `self._heard`, and the
+        signals to `self._signal_heard`."""
 
     @property
     def connected(self) -> bool:
         link = self._link
         return link is not None and not link.lost.is_set()
 
-    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
-        self._notify, self._reconnected = notify, reconnected
+    async def start(
+        self, notify: Notify, reconnected: Reconnected, signalled: Signalled | None = None
+    ) -> None:
+        self._notify, self._reconnected, self._signalled = notify, reconnected, signalled
         metrics.broker_state(self.name, connected=False)  # until the first connection
         self._settled.clear()  # a subscribe right after start waits for the first attempt
         self._task = asyncio.create_task(self._run(), name=f"broker {self.name}")
@@ -170,6 +183,17 @@ class ReconnectingBroker(abc.ABC):
         if error is not None:
             raise BrokerUnavailable(f"broker {self.name}: {describe(error)}") from error
 
+    async def signal(self, topics: Collection[str], payload: str) -> None:
+        check_signal(payload)
+        link = self._link
+        if link is None or link.lost.is_set():
+            raise BrokerUnavailable(f"broker {self.name} is not connected")
+        if not topics:
+            return
+        error = await _on(link, link.signal(topics, payload), PUBLISH_TIMEOUT)
+        if error is not None:
+            raise BrokerUnavailable(f"broker {self.name}: {describe(error)}") from error
+
     async def close(self) -> None:
         self._closing = True
         task, self._task = self._task, None
@@ -183,13 +207,17 @@ class ReconnectingBroker(abc.ABC):
         if self._current is not None:
             await self._discard(self._current)
         self._settled.set()
-        self._notify = self._reconnected = None
+        self._notify = self._reconnected = self._signalled = None
         metrics.broker_state(self.name, connected=None)
 
     def _heard(self, topic: str, pos: int) -> None:
         # A hint of a topic just unsubscribed may still be on its way: not wanted, not passed.
         if topic in self._wanted and self._notify is not None:
             self._notify(topic, pos)
+
+    def _signal_heard(self, topic: str, payload: str) -> None:
+        if topic in self._wanted and self._signalled is not None:
+            self._signalled(topic, payload)
 
     async def _run(self) -> None:
         was_up = False  # a link has been up: the next one is a reconnection

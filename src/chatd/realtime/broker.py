@@ -1,7 +1,9 @@
 """Brokers: how server instances tell each other "something new was logged under this topic".
 
 The database's change log is the source of truth; a broker carries only (topic, pos) hints, so
-a lost hint delays delivery (until the hub's sweep) but never loses an event. Topics are `c<id>`
+a lost hint delays delivery (until the hub's sweep) but never loses an event. Next to the hints
+it carries signals: a small JSON object under a topic (typing, presence: realtime/ephemeral.py),
+which is never logged, so a lost signal is simply lost (no sweep, no replay). Topics are `c<id>`
 (a chat's members), `u<id>` (one user) and `*` (every chat's changes: moderators' streams); an
 instance subscribes only to the topics of the users connected to it, so it hears of what its
 clients need, not of every change.
@@ -30,9 +32,20 @@ from chatd import metrics
 from chatd.core.events import ALL_TOPIC
 
 Notify = Callable[[str, int], None]  # (topic, pos): called on the event loop
+Signalled = Callable[[str, str], None]  # (topic, a signal's JSON object text): on the event loop
 Reconnected = Callable[[], None]  # every wanted topic is subscribed again: hints may be missing
 
 ALL = ALL_TOPIC  # the topic every change is also published under (moderators hear every chat)
+# A PostgreSQL NOTIFY payload must be shorter than 8000 bytes; every broker holds signals to it,
+# so that a signal means the same whichever broker carries it.
+SIGNAL_MAX_BYTES = 7999
+
+
+def check_signal(payload: str) -> None:
+    """Raises ValueError unless the payload can be a signal: a JSON object's text (hints are
+    digits, so the two never mix on a channel) of at most SIGNAL_MAX_BYTES."""
+    if not payload.startswith("{") or len(payload.encode()) > SIGNAL_MAX_BYTES:
+        raise ValueError(f"a signal is a JSON object of at most {SIGNAL_MAX_BYTES} bytes")
 
 
 class BrokerUnavailable(Exception):
@@ -45,11 +58,14 @@ class Broker(Protocol):
         """Whether hints are flowing now (False while down or reconnecting)."""
         ...
 
-    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
+    async def start(
+        self, notify: Notify, reconnected: Reconnected, signalled: Signalled | None = None
+    ) -> None:
         """Starts connecting in the background and returns at once: never raises because the
-        broker is unreachable. `notify` hears every hint of a subscribed topic; `reconnected`
-        is called after every connection that ends a time without one (a reconnection, or a
-        first connection made late), once every wanted topic is subscribed."""
+        broker is unreachable. `notify` hears every hint of a subscribed topic, `signalled`
+        every signal; `reconnected` is called after every connection that ends a time without
+        one (a reconnection, or a first connection made late), once every wanted topic is
+        subscribed."""
         ...
 
     async def subscribe(self, topics: Collection[str]) -> None:
@@ -69,6 +85,12 @@ class Broker(Protocol):
         in time (a hung broker raises after a few seconds)."""
         ...
 
+    async def signal(self, topics: Collection[str], payload: str) -> None:
+        """Hands the signal (see `check_signal`) to every instance subscribed to one of the
+        topics, this one included, once per topic; at most once, and maybe not at all. Raises
+        like `publish` (and ValueError for a payload that cannot be a signal)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -79,10 +101,14 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self._notify: Notify | None = None
+        self._signalled: Signalled | None = None
         self._topics: set[str] = set()
 
-    async def start(self, notify: Notify, reconnected: Reconnected) -> None:
+    async def start(
+        self, notify: Notify, reconnected: Reconnected, signalled: Signalled | None = None
+    ) -> None:
         self._notify = notify
+        self._signalled = signalled
         metrics.broker_state("memory://", connected=True)
 
     async def subscribe(self, topics: Collection[str]) -> None:
@@ -100,8 +126,18 @@ class MemoryBroker:
             if topic in self._topics:
                 loop.call_soon(notify, topic, pos)
 
+    async def signal(self, topics: Collection[str], payload: str) -> None:
+        check_signal(payload)
+        signalled = self._signalled
+        if signalled is None:
+            return
+        loop = asyncio.get_running_loop()
+        for topic in topics:
+            if topic in self._topics:
+                loop.call_soon(signalled, topic, payload)
+
     async def close(self) -> None:
-        self._notify = None
+        self._notify = self._signalled = None
         metrics.broker_state("memory://", connected=None)
 
 

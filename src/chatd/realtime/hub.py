@@ -24,13 +24,16 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Protocol
+
+import orjson
 
 from chatd.core import events, stream
 from chatd.core.events import ChatState, LogEntry, LogPage
 from chatd.core.ports import ChangeLog
 from chatd.realtime.broker import ALL, Broker
+from chatd.realtime.ephemeral import Signals
 from chatd.realtime.publisher import Publisher
 
 log = logging.getLogger("chatd.realtime")
@@ -38,6 +41,9 @@ log = logging.getLogger("chatd.realtime")
 PAGE = 500  # changes a hub read takes at most
 RECENT = 2000  # changes kept in memory for streams catching up
 RETRY_FIRST, RETRY_MAX = 0.1, 2.0  # seconds between reads of a log that cannot be read
+
+# A signal's handler: (the topic it came under, the signal's JSON object).
+SignalHandler = Callable[[str, dict[str, Any]], None]
 
 
 class Follower(Protocol):
@@ -47,6 +53,10 @@ class Follower(Protocol):
 
     def offer(self, entry: LogEntry, state: ChatState | None, page: PageContext) -> None:
         """Takes one change of the log, in log order; ignores what is not for it."""
+        ...
+
+    def signal(self, text: str) -> None:
+        """Sends an ephemeral frame (realtime/ephemeral.py) if it can, else drops it."""
         ...
 
 
@@ -101,6 +111,8 @@ class Hub:
         self._recent_from = 0  # every change after this position is in _recent
         self._wake = asyncio.Event()
         self.publisher = Publisher(broker)
+        self.signals = Signals(broker)
+        self.signal_handlers: dict[str, SignalHandler] = {}  # by the signal's "type"
         self._subscribed: set[str] = set()  # what the broker was told to hear
         self._unsynced: set[str] = set()  # topics whose routing changed since
         self._syncing = asyncio.Lock()
@@ -110,8 +122,9 @@ class Hub:
     async def start(self) -> None:
         self.position, _pruned = await self._store.change_positions()
         self._recent_from = self.position
-        await self.broker.start(self._heard, self._wake.set)
+        await self.broker.start(self._heard, self._wake.set, self._signalled)
         self.publisher.start()
+        self.signals.start()
         self._tasks = [asyncio.create_task(self._follow_log()), asyncio.create_task(self._sweep())]
 
     async def close(self) -> None:
@@ -120,6 +133,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.publisher.close()
+        await self.signals.close()
         await self.broker.close()
 
     @property
@@ -138,6 +152,24 @@ class Hub:
     def _heard(self, _topic: str, pos: int) -> None:
         if pos > self.position:
             self._wake.set()
+
+    def _signalled(self, topic: str, payload: str) -> None:
+        try:
+            signal = orjson.loads(payload)
+            handler = self.signal_handlers.get(signal.get("type"))
+        except (orjson.JSONDecodeError, AttributeError):
+            return  # not ours
+        if handler is None:
+            return
+        try:
+            handler(topic, signal)
+        except Exception:  # a signal is never worth a stream
+            log.exception("a %s signal could not be delivered", signal.get("type"))
+
+    def routed(self, topic: str) -> Collection[Follower]:
+        """The local streams that follow the topic (non-moderators follow their chats' topics;
+        moderators every chat's, and their own chats' too)."""
+        return self._routes.get(topic, ())
 
     # Streams
 

@@ -2,7 +2,8 @@
 
 One connection listens (a channel per subscribed topic), another publishes; the two make one
 link of the reconnecting broker (realtime/backoff.py), so losing either reconnects both. A
-channel is `chatd_<topic>` (`chatd_all` for `*`), always quoted; the payload is the position.
+channel is `chatd_<topic>` (`chatd_all` for `*`), always quoted; the payload is the position,
+or a signal's JSON object (under 8000 bytes: NOTIFY's limit), on the same channel.
 Subscribing many topics costs one round trip: the LISTENs go in one query, and notifications
 reach us through a Connection subclass, because asyncpg's `add_listener` sends a LISTEN per
 channel. NOTIFY goes through the database's single notification queue; docs/decisions.md has
@@ -19,7 +20,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from chatd.realtime.backoff import ATTEMPT_TIMEOUT, CLOSE_TIMEOUT, Link, ReconnectingBroker
-from chatd.realtime.broker import ALL, Notify
+from chatd.realtime.broker import ALL, Notify, Signalled
 
 PREFIX = "chatd_"
 NOTIFY = "SELECT pg_notify(channel, $2) FROM unnest($1::text[]) AS channel"
@@ -58,10 +59,11 @@ class _Listening(asyncpg.Connection):  # type: ignore[misc]
 
 
 class _PostgresLink(Link):
-    def __init__(self, dsn: str, heard: Notify) -> None:
+    def __init__(self, dsn: str, heard: Notify, signalled: Signalled) -> None:
         super().__init__()
         self._dsn = dsn
         self._heard = heard
+        self._signalled = signalled
         self._listener: Any = None
         self._publisher: Any = None
         # asyncpg runs one command at a time per connection.
@@ -81,6 +83,9 @@ class _PostgresLink(Link):
         self.fail(ConnectionError("the connection was closed"))
 
     def _notified(self, channel: str, payload: str) -> None:
+        if payload.startswith("{"):
+            self._signalled(topic_of(channel), payload)
+            return
         try:
             pos = int(payload)
         except ValueError:  # someone else's NOTIFY on our channel
@@ -102,6 +107,10 @@ class _PostgresLink(Link):
     async def publish(self, topics: Collection[str], pos: int) -> None:
         async with self._publishing:
             await self._publisher.execute(NOTIFY, [channel(t) for t in topics], str(pos))
+
+    async def signal(self, topics: Collection[str], payload: str) -> None:
+        async with self._publishing:
+            await self._publisher.execute(NOTIFY, [channel(t) for t in topics], payload)
 
     async def check(self) -> None:
         if self._listening.locked():
@@ -126,4 +135,4 @@ class PostgresBroker(ReconnectingBroker):
         super().__init__(sa.make_url(self._dsn).render_as_string(hide_password=True))
 
     def _new_link(self) -> Link:
-        return _PostgresLink(self._dsn, self._heard)
+        return _PostgresLink(self._dsn, self._heard, self._signal_heard)

@@ -1,7 +1,8 @@
 """The redis:// broker: Redis pub/sub, for fan-out beyond what one database should carry.
 
-A channel per topic (`chatd:<topic>`), the position as the message. One connection listens and
-another client publishes (a pipeline of PUBLISH, one round trip); the two make one link of the
+A channel per topic (`chatd:<topic>`), the position as the message, or a signal's JSON object
+on the same channel (PUBLISHed by the same client: no other connection). One connection listens
+and another client publishes (a pipeline of PUBLISH, one round trip); the two make one link of the
 reconnecting broker (realtime/backoff.py). The listening side speaks pub/sub on a bare redis-py
 Connection with our own reader rather than redis-py's PubSub, which reconnects and
 resubscribes by itself where we cannot see it: here a SUBSCRIBE returns when Redis confirms
@@ -23,7 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chatd.realtime.backoff import ATTEMPT_TIMEOUT, Link, ReconnectingBroker
-from chatd.realtime.broker import Notify
+from chatd.realtime.broker import Notify, Signalled
 
 PREFIX = "chatd:"
 
@@ -58,10 +59,11 @@ def _forget(futures: Iterable[asyncio.Future[None]]) -> None:
 
 
 class _RedisLink(Link):
-    def __init__(self, url: str, heard: Notify) -> None:
+    def __init__(self, url: str, heard: Notify, signalled: Signalled) -> None:
         super().__init__()
         self._url = url
         self._heard = heard
+        self._signalled = signalled
         self._listener: AbstractConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._publisher: Redis | None = None
@@ -104,7 +106,10 @@ class _RedisLink(Link):
             _settle(self._pongs)
             return
         kind, name = reply[0], reply[1].decode()
-        if kind == b"message":
+        if kind == b"message" and reply[2].startswith(b"{"):
+            with contextlib.suppress(UnicodeDecodeError):
+                self._signalled(name.removeprefix(PREFIX), reply[2].decode())
+        elif kind == b"message":
             with contextlib.suppress(ValueError):  # someone else's message on our channel
                 self._heard(name.removeprefix(PREFIX), int(reply[2]))
         elif kind == b"subscribe":
@@ -146,6 +151,13 @@ class _RedisLink(Link):
                 pipe.publish(PREFIX + topic, pos)
             await pipe.execute()
 
+    async def signal(self, topics: Collection[str], payload: str) -> None:
+        assert self._publisher is not None
+        async with self._publisher.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.publish(PREFIX + topic, payload)
+            await pipe.execute()
+
     async def check(self) -> None:
         pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(pong)
@@ -172,4 +184,4 @@ class RedisBroker(ReconnectingBroker):
         self._url = url
 
     def _new_link(self) -> Link:
-        return _RedisLink(self._url, self._heard)
+        return _RedisLink(self._url, self._heard, self._signal_heard)

@@ -71,7 +71,8 @@ class Session:
 
     async def _catch_up(self) -> None:
         user = self.audience.user
-        chats = () if self.audience.moderator else await self._store.user_chat_ids(user)
+        # A moderator's too: they hear every chat, but typing and presence of their own only.
+        chats = await self._store.user_chat_ids(user)
         self.audience = stream.Audience(user, self.audience.moderator, chats)
         # Topics before the first read: a change after it is hinted, not only swept.
         await self._hub.follow(self)
@@ -141,6 +142,18 @@ class Session:
         else:
             text = self._outbox.encode(event)
         self._push(entry.pos, text)
+
+    def signal(self, text: str) -> None:
+        """An ephemeral frame (typing, presence): queued with the changes while live and there
+        is room, else dropped; never logged, never read again (realtime/ephemeral.py)."""
+        if not self.live or len(self._queue) >= MAX_QUEUED:
+            return
+        # Its position is that of the next change: should the queue be dropped from here, the
+        # log is read again after the last change queued before it.
+        self._queue.append((self.checked + 1, text))
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     def _push(self, pos: int, text: str) -> None:
         if len(self._queue) >= MAX_QUEUED:

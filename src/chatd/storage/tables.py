@@ -242,3 +242,24 @@ change_log = sa.Table(
     sa.Column("pruned_pos", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("id = 1", name="one_row"),
 )
+
+# Presence (realtime/presence.py): which server process holds a stream of which user. A process
+# renews its row every third of CHATD_PRESENCE_TTL_SECONDS; once `expires_at` passes (the
+# process was killed, or cut off) its sockets no longer count and any other process reaps them.
+# Never in a message's transaction, never in the change log.
+presence_instances = sa.Table(
+    "presence_instances",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("seen_at", Timestamp, nullable=False),  # its last renewal: its users' last seen
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+presence_sockets = sa.Table(
+    "presence_sockets",
+    metadata,
+    # One row per (user, process) with at least one open stream, not one per socket.
+    sa.Column("user_id", Id, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("instance_id", sa.String(32), primary_key=True),
+    sa.Index(None, "instance_id"),
+)

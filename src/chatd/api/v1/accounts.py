@@ -22,6 +22,7 @@ from chatd.core import users as core_users
 from chatd.core.chats import CHAT_NAME_MAX
 from chatd.core.errors import Unauthenticated
 from chatd.core.models import Account
+from chatd.core.presence import Seen, presence_for
 from chatd.core.users import USERNAME_MAX, username_key
 
 router = APIRouter(tags=["Accounts"])
@@ -175,11 +176,18 @@ async def find_users(
     found = await core_users.find_users(
         store_of(request), username=username, prefix=prefix, ids=user_id, limit=limit
     )
-    return render.json({"users": [_profile(account) for account in found]})
+    seen = await presence_for(
+        request.app.state.presence_store, caller, [account.id for account in found]
+    )
+    return render.json({"users": [_profile(account, seen.get(account.id)) for account in found]})
 
 
-def _profile(account: Account) -> dict[str, Any]:
-    """What others see of an account: all but the email, which is for its owner (see README)."""
+def _profile(account: Account, seen: Seen | None) -> dict[str, Any]:
+    """What others see of an account: all but the email, which is for its owner (see README);
+    online and last seen only for those who may see them (core/presence.py)."""
     shown = render.account(account)
     del shown["email"]
+    shown["online"] = None if seen is None else seen.online
+    last = None if seen is None else seen.last_seen_at
+    shown["last_seen_at"] = None if last is None else render.timestamp(last)
     return shown

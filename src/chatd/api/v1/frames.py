@@ -1,5 +1,7 @@
 """The frames of the WebSocket stream (api/v1/stream.py): those the server sends, as JSON
-schemas for clients, and the two a client sends (`Auth`, `Ping`), read with api/bodies.py.
+schemas for clients, and those a client sends (`Auth`, `Ping`, `Typing`), read with
+api/bodies.py. `typing` and `presence` are ephemeral (realtime/ephemeral.py): no `pos`, never
+logged, never replayed.
 
 docs/events/<type>.json is each event type's schema, generated from these models
 (`python -m chatd.api.v1.frames docs/events`); tests/realtime pin the files to the models and
@@ -13,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
 from chatd.api.v1.schemas import ChatOut, MessageOut, ReactionOut
+from chatd.core.users import INT64_MAX
 
 
 class Frame(BaseModel):
@@ -138,6 +141,29 @@ class Pong(Frame):
     type: Literal["pong"]
 
 
+class UserTyping(Frame):
+    """Someone else is typing in one of the user's chats: show it for 6 s unless another comes.
+    Ephemeral: no `pos`, never replayed."""
+
+    type: Literal["typing"]
+    chat: int
+    user: int
+
+
+class Presence(Frame):
+    """Someone who shares a chat with the user came online (their first stream opened) or
+    went offline (a few seconds after their last one closed). Ephemeral: no `pos`, never
+    replayed; GET /api/v1/users?id= gives the state now."""
+
+    type: Literal["presence"]
+    user: int
+    online: bool
+    last_seen_at: str | None = Field(
+        description="When their last stream closed; null while online (or never seen)",
+        examples=["2026-11-25T12:00:00.000000Z"],
+    )
+
+
 EVENTS: dict[str, type[Frame]] = {
     "message.created": MessageCreated,
     "message.edited": MessageEdited,
@@ -149,6 +175,10 @@ EVENTS: dict[str, type[Frame]] = {
     "member.added": MemberAdded,
     "member.removed": MemberRemoved,
     "chat.read": ChatRead,
+}
+EPHEMERAL: dict[str, type[Frame]] = {
+    "typing": UserTyping,
+    "presence": Presence,
 }
 CONTROL: dict[str, type[Frame]] = {
     "ready": Ready,
@@ -184,9 +214,23 @@ class Auth(ClientFrame):
 
 
 class Ping(ClientFrame):
-    """The one frame a client sends after `ready` (browsers cannot send WebSocket pings)."""
+    """A keep-alive a client may send after `ready` (browsers cannot send WebSocket pings)."""
 
     type: Literal["ping"]
+
+
+class AfterReady(ClientFrame):
+    """What a client may send after `ready`: the frame's kind, read first."""
+
+    type: Literal["ping", "typing"]
+
+
+class Typing(ClientFrame):
+    """The user is typing in a chat: its other members are told (at most one a chat every
+    2 s per connection; extra ones, and ones for a chat the user is not in, are dropped)."""
+
+    type: Literal["typing"]
+    chat: StrictInt = Field(ge=1, le=INT64_MAX)
 
 
 def schemas() -> dict[str, bytes]:
@@ -196,7 +240,7 @@ def schemas() -> dict[str, bytes]:
             model.model_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
         )
         + b"\n"
-        for name, model in {**EVENTS, **CONTROL}.items()
+        for name, model in {**EVENTS, **EPHEMERAL, **CONTROL}.items()
     }
 
 

@@ -229,6 +229,15 @@ class ProfileOut(Model):
     role: Role = Field(examples=["user"])
     created_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
     blocked: bool
+    online: bool | None = Field(
+        description="Whether a stream of theirs is open; null unless the caller is the user, "
+        "shares a chat with them, or is a moderator"
+    )
+    last_seen_at: str | None = Field(
+        description="When their last stream closed; null while online, if never seen, or "
+        "when `online` is null",
+        examples=["2026-11-25T12:00:00.000000Z"],
+    )
 
 
 class UserList(Model):

@@ -6,6 +6,7 @@
        "token": "...", "pos": N}
                                              {"type": "message.created", "pos": 18, ...}, ...
     {"type": "ping"}                         {"type": "pong"}
+    {"type": "typing", "chat": C}            (to C's other members: {"type": "typing", ...})
 
 A token never goes in the URL (URLs land in logs). Close codes are CLOSE_* below.
 """
@@ -25,7 +26,7 @@ from chatd.api import render
 from chatd.api.auth import bearer_token
 from chatd.api.bodies import parse
 from chatd.api.errors import BadRequest
-from chatd.api.v1.frames import Auth, ClientFrame, Ping, position
+from chatd.api.v1.frames import AfterReady, Auth, ClientFrame, Typing, position
 from chatd.config import Settings
 from chatd.core import events, stream
 from chatd.core.accounts import Accounts
@@ -35,6 +36,7 @@ from chatd.core.models import Caller
 from chatd.core.ports import Store
 from chatd.realtime.hub import Hub
 from chatd.realtime.session import Session, UserBlocked
+from chatd.realtime.typing import TypingLimit
 
 PATH = "/api/v1/ws"
 log = logging.getLogger("chatd.realtime")
@@ -208,13 +210,16 @@ async def _stream(
     metrics.stream_started(requested, resynced=start != requested)
     await outbox.frame({"type": "ready", "pos": start, "user": caller.id})
     session = Session(store, hub, caller.id, caller.is_moderator, start, outbox)
+    presence = websocket.app.state.presence
+    presence.opened(caller.id)  # realtime/presence.py: online while a stream is open
     # Two tasks a socket: this one listens, the session's sends. When the session ends it
     # closes the socket, which ends the listening here too (uvicorn hands the listener the
     # disconnect at once); when the client goes, the listener ends and stops the session.
     streaming = asyncio.create_task(_follow(session, websocket))
     try:
-        await _listen(websocket, outbox)
+        await _listen(websocket, outbox, session)
     finally:
+        presence.closed(caller.id)
         streaming.cancel()
         await asyncio.gather(streaming, return_exceptions=True)
 
@@ -238,9 +243,14 @@ async def _follow(session: Session, websocket: WebSocket) -> None:
         await websocket.close(code, reason)
 
 
-async def _listen(websocket: WebSocket, outbox: _Outbox) -> None:
-    """Reads what the client sends after `ready`: pings (browsers cannot send WebSocket pings),
-    until it disconnects."""
+async def _listen(websocket: WebSocket, outbox: _Outbox, session: Session) -> None:
+    """Reads what the client sends after `ready`, until it disconnects: pings (browsers cannot
+    send WebSocket pings) and typing (realtime/typing.py)."""
+    typing = websocket.app.state.typing
+    limit = TypingLimit()
     while True:
-        _frame(await _receive_text(websocket), Ping)
-        await outbox.frame({"type": "pong"})
+        raw = await _receive_text(websocket)
+        if _frame(raw, AfterReady).type == "ping":
+            await outbox.frame({"type": "pong"})
+        else:
+            typing.typed(session.audience, _frame(raw, Typing).chat, limit)
