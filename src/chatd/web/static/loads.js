@@ -124,6 +124,32 @@ export class Loads {
     }
   }
 
+  // A chat opened at one of its messages (a search result, the original of a reply): older
+  // pages load until it is among them, and the view scrolls to it and marks it.
+  async showMessage(chatId, id) {
+    const here = () => this.state.open && !this.state.open.draft && this.state.open.id === chatId;
+    if (!here() || this.state.open.loading) await this.openChat(chatId);
+    for (let page = 0; page < 40 && here() && !this.state.open.messages.has(id); page += 1) {
+      if (this.state.open.beforeSeq == null) break;
+      await this.loadOlder();
+    }
+    if (here()) this.app.dispatch({ type: "target", id });
+  }
+
+  // Who is online now, for everyone whose name is known: after a reconnect, since presence
+  // events are not replayed.
+  async refreshPresence() {
+    const ids = [...this.state.names.keys()];
+    try {
+      for (let i = 0; i < ids.length; i += 100) {
+        const query = ids.slice(i, i + 100).map((id) => `id=${id}`).join("&");
+        this.app.dispatch({ type: "names.learned", users: (await this.app.api.get(`/users?${query}`)).users });
+      }
+    } catch {
+      // The next presence event or reconnect says it.
+    }
+  }
+
   markRead() {
     clearTimeout(this.readTimer);
     this.readTimer = setTimeout(async () => {
