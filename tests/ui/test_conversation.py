@@ -11,11 +11,14 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.server import ServerProcess
 from tests.ui.conftest import (
+    LIVE,
     Open,
     alice_and_bob,
     chat_item,
     create_chat,
+    log_in,
     message,
+    send,
     unique,
 )
 
@@ -77,3 +80,126 @@ async def test_a_search_result_opens_its_chat_at_the_message(
     found = message(alice, "🍍 a ripe Pineapple, at last")
     await expect(found).to_have_class(MARKED)
     assert await in_view(alice, "🍍 a ripe Pineapple, at last")
+
+
+async def test_a_reply_quotes_the_message_and_the_quote_leads_back_to_it(
+    person: Open, web_server: ServerProcess
+) -> None:
+    alice, alice_name, bob, bob_name = await alice_and_bob(person)
+    await create_chat(alice, unique("replies"), bob_name)
+    chat = await open_chat_id(alice)
+    await send(alice, "where do we meet?")
+    for i in range(30):  # the original goes out of view
+        await post(alice, web_server, f"/chats/{chat}/messages", {"text": f"later {i}"})
+    await expect(message(bob, "later 29")).to_be_visible()
+
+    original = message(bob, "where do we meet?")
+    await original.hover()
+    await original.get_by_role("button", name="Reply", exact=True).click()
+    bar = bob.locator("#reply-bar")
+    await expect(bar).to_contain_text(f"Replying to {alice_name}: where do we meet?")
+    await bob.get_by_role("button", name="Cancel reply").click()
+    await expect(bar).to_be_hidden()
+    await original.hover()
+    await original.get_by_role("button", name="Reply", exact=True).click()
+    await expect(bob.get_by_label("Message", exact=True)).to_be_focused()
+    await send(bob, "at the station")
+    await expect(bar).to_be_hidden()
+
+    answer = message(alice, "at the station")
+    quote = answer.locator(".quote")
+    await expect(quote).to_have_text(f"{alice_name} where do we meet?", timeout=LIVE)
+    assert not await in_view(alice, "where do we meet?")
+    await quote.click()
+    await expect(message(alice, "where do we meet?")).to_have_class(MARKED)
+    assert await in_view(alice, "where do we meet?")
+
+
+async def test_reactions_count_for_both_and_a_click_takes_mine_back(person: Open) -> None:
+    alice, _, bob, bob_name = await alice_and_bob(person)
+    await create_chat(alice, unique("reactions"), bob_name)
+    await send(alice, "lunch?")
+    mine = message(bob, "lunch?")
+    await mine.hover()
+    await mine.get_by_role("button", name="React 👍").click()
+
+    chip = message(alice, "lunch?").locator(".chip")
+    await expect(chip).to_have_text("👍 1", timeout=LIVE)
+    await expect(chip).to_have_attribute("aria-pressed", "false")
+    await chip.click()
+    await expect(chip).to_have_text("👍 2")
+    await expect(chip).to_have_attribute("aria-pressed", "true")
+    await expect(message(bob, "lunch?").locator(".chip")).to_have_text("👍 2", timeout=LIVE)
+    await chip.click()  # toggles mine off
+    await expect(chip).to_have_text("👍 1")
+    await expect(chip).to_have_attribute("aria-pressed", "false")
+    bobs = message(bob, "lunch?").locator(".chip")
+    await expect(bobs).to_have_text("👍 1", timeout=LIVE)
+    await expect(bobs).to_have_attribute("aria-pressed", "true")
+    await bobs.click()
+    await expect(chip).to_have_count(0, timeout=LIVE)
+
+
+async def test_a_mention_is_suggested_marked_and_counted_in_the_chat_list(person: Open) -> None:
+    alice, alice_name, bob, bob_name = await alice_and_bob(person)
+    elsewhere, here = unique("elsewhere"), unique("mentions")
+    await create_chat(bob, here, alice_name)
+    await create_chat(alice, elsewhere, bob_name)  # alice looks at another chat
+
+    await chat_item(bob, here).click()
+    composer = bob.get_by_label("Message", exact=True)
+    await composer.press_sequentially(f"hi @{alice_name[:4].upper()}")
+    option = bob.get_by_role("option", name=f"@{alice_name}")
+    await expect(option).to_be_visible()
+    await composer.press("Enter")  # takes the suggestion, does not send
+    await expect(composer).to_have_value(f"hi @{alice_name} ")
+    await composer.press_sequentially("look")
+    await composer.press("Enter")
+    await expect(message(bob, f"hi @{alice_name} look")).to_be_visible()
+
+    item = chat_item(alice, here)
+    await expect(item.locator(".mentioned")).to_have_text("@", timeout=LIVE)
+    await expect(chat_item(alice, elsewhere).locator(".mentioned")).to_have_count(0)
+    await item.click()
+    said = message(alice, f"hi @{alice_name} look")
+    await expect(said.locator("mark.mention")).to_have_text(f"@{alice_name}")
+    await expect(said).to_have_class(re.compile(r"\bmentions-me\b"))
+    await expect(item.locator(".mentioned")).to_have_count(0)
+
+
+async def test_typing_shows_on_the_other_side_and_goes(person: Open) -> None:
+    alice, _, bob, bob_name = await alice_and_bob(person)
+    await create_chat(alice, unique("typing"), bob_name)
+    await send(alice, "hello")
+    await expect(message(bob, "hello")).to_be_visible()
+    typing = alice.locator("#typing")
+    composer = bob.get_by_label("Message", exact=True)
+
+    await composer.press_sequentially("hm")
+    await expect(typing).to_have_text(f"{bob_name} is typing…", timeout=LIVE)
+    # Without another signal it lapses after 6 s.
+    await expect(typing).to_have_text("", timeout=9_000)
+
+    await composer.press_sequentially(" ok")
+    await expect(typing).to_have_text(f"{bob_name} is typing…", timeout=LIVE)
+    await composer.press("Enter")  # his message arrives: he no longer types it
+    await expect(message(alice, "hm ok")).to_be_visible(timeout=LIVE)
+    await expect(typing).to_have_text("", timeout=LIVE)
+    await expect(bob.locator("#typing")).to_have_text("")
+
+
+async def test_the_online_dot_follows_the_other_person(person: Open) -> None:
+    alice, _, bob, bob_name = await alice_and_bob(person)
+    await alice.get_by_label("Private chat with").fill(bob_name)
+    await alice.get_by_role("button", name="Open", exact=True).click()
+    await send(alice, "are you there?")
+    item = chat_item(alice, bob_name)
+    dot = item.get_by_role("img", name="online")
+    await expect(dot).to_be_visible(timeout=LIVE)
+    await alice.get_by_role("button", name="Details").click()
+    await expect(alice.locator("#member-list").get_by_role("img", name="online")).to_have_count(1)
+
+    await bob.get_by_role("button", name="Log out").click()  # his only socket closes
+    await expect(dot).to_have_count(0, timeout=15_000)  # after the grace of a few seconds
+    await log_in(bob, bob_name)
+    await expect(dot).to_be_visible(timeout=5_000)
