@@ -21,6 +21,7 @@ from tests.ui.conftest import (
     send,
     unique,
 )
+from tests.ui.test_web_client import screenshot
 
 pytestmark = pytest.mark.ui
 
@@ -76,6 +77,8 @@ async def test_a_search_result_opens_its_chat_at_the_message(
     await expect(result).to_contain_text(f"{bob_name}: ")
     await expect(result.locator(".chat-name")).to_have_text(name)
     await result.click()
+    await expect(message(alice, "🍍 a ripe Pineapple, at last")).to_be_visible()
+    await screenshot(alice, "search")
     await expect(alice.get_by_role("heading", name=name)).to_be_visible()
     found = message(alice, "🍍 a ripe Pineapple, at last")
     await expect(found).to_have_class(MARKED)
@@ -112,6 +115,7 @@ async def test_a_reply_quotes_the_message_and_the_quote_leads_back_to_it(
     assert not await in_view(alice, "where do we meet?")
     await quote.click()
     await expect(message(alice, "where do we meet?")).to_have_class(MARKED)
+    await screenshot(alice, "reply")
     assert await in_view(alice, "where do we meet?")
 
 
@@ -130,6 +134,7 @@ async def test_reactions_count_for_both_and_a_click_takes_mine_back(person: Open
     await expect(chip).to_have_text("👍 2")
     await expect(chip).to_have_attribute("aria-pressed", "true")
     await expect(message(bob, "lunch?").locator(".chip")).to_have_text("👍 2", timeout=LIVE)
+    await screenshot(bob, "reactions")
     await chip.click()  # toggles mine off
     await expect(chip).to_have_text("👍 1")
     await expect(chip).to_have_attribute("aria-pressed", "false")
@@ -151,6 +156,7 @@ async def test_a_mention_is_suggested_marked_and_counted_in_the_chat_list(person
     await composer.press_sequentially(f"hi @{alice_name[:4].upper()}")
     option = bob.get_by_role("option", name=f"@{alice_name}")
     await expect(option).to_be_visible()
+    await screenshot(bob, "mention")
     await composer.press("Enter")  # takes the suggestion, does not send
     await expect(composer).to_have_value(f"hi @{alice_name} ")
     await composer.press_sequentially("look")
