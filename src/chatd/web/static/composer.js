@@ -15,6 +15,7 @@ export class Composer {
     this.choices = [];
     this.chosen = 0;
     this.expiry = null;
+    this.chat = undefined; // the open chat's id when last drawn
   }
 
   typed() {
@@ -85,6 +86,11 @@ export class Composer {
   }
 
   render(state) {
+    if (this.choices.length && state.open?.id !== this.chat) {
+      this.choices = []; // suggested for another chat
+      this.drawChoices();
+    }
+    this.chat = state.open?.id;
     const open = state.open && !state.open.draft ? state.open : null;
     const reply = open && state.reply && state.reply.chat === open.id ? state.reply : null;
     show($("reply-bar"), Boolean(reply));

@@ -24,8 +24,10 @@ export class Loads {
     clearTimeout(this.readTimer);
   }
 
-  async namesFor(ids) {
-    const unknown = [...new Set(ids)].filter((id) => !this.state.names.has(id) && !this.asked.has(id));
+  // `again`: known ones too, for who is online now (presence events are not replayed).
+  async namesFor(ids, again = false) {
+    const known = (id) => this.state.names.has(id) || this.asked.has(id);
+    const unknown = [...new Set(ids)].filter((id) => again || !known(id));
     const users = [];
     for (let i = 0; i < unknown.length; i += 100) {
       const query = unknown.slice(i, i + 100).map((id) => `id=${id}`).join("&");
@@ -35,9 +37,9 @@ export class Loads {
     return users;
   }
 
-  async learnNames(ids) {
+  async learnNames(ids, again = false) {
     try {
-      const users = await this.namesFor(ids);
+      const users = await this.namesFor(ids, again);
       if (users.length) this.app.dispatch({ type: "names.learned", users });
     } catch {
       // Shown as "user N" until a later event asks again.
@@ -134,20 +136,6 @@ export class Loads {
       await this.loadOlder();
     }
     if (here()) this.app.dispatch({ type: "target", id });
-  }
-
-  // Who is online now, for everyone whose name is known: after a reconnect, since presence
-  // events are not replayed.
-  async refreshPresence() {
-    const ids = [...this.state.names.keys()];
-    try {
-      for (let i = 0; i < ids.length; i += 100) {
-        const query = ids.slice(i, i + 100).map((id) => `id=${id}`).join("&");
-        this.app.dispatch({ type: "names.learned", users: (await this.app.api.get(`/users?${query}`)).users });
-      }
-    } catch {
-      // The next presence event or reconnect says it.
-    }
   }
 
   markRead() {

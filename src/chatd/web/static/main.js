@@ -249,7 +249,7 @@ async function start(token) {
   stream = new Stream(token, {
     ready: (_pos, resumed) => {
       if (first || !resumed || state.reloadFailed) loads.reload();
-      if (!first) loads.refreshPresence(); // presence events are not replayed
+      if (!first) loads.learnNames([...state.names.keys()], true); // who is online now
       first = false;
       outbox.resume(); // the server answers again: what waited goes now
     },
