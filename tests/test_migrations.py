@@ -148,7 +148,7 @@ TABLES_AT_0002 = (users, auth_tokens, chats, chat_members, messages, idempotency
 ADDED_AFTER_0002 = {
     "chat_members": {"joined_pos"},
     "chats": {"head", "last_message_text", "from_avito"},
-    "messages": {"body", "reply_to_id"},
+    "messages": {"body", "reply_to_id", "mentions"},
     "users": {"last_seen_at"},
 }
 

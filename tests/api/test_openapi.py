@@ -43,6 +43,8 @@ V1_OPERATIONS = {
     ("post", "/api/v1/direct/{user_id}/messages"),
     ("patch", "/api/v1/messages/{message_id}"),
     ("delete", "/api/v1/messages/{message_id}"),
+    ("put", "/api/v1/messages/{message_id}/reactions/{emoji}"),
+    ("delete", "/api/v1/messages/{message_id}/reactions/{emoji}"),
     ("get", "/api/v1/search"),
     ("put", "/api/v1/users/{user_id}/block"),
     ("delete", "/api/v1/users/{user_id}/block"),

@@ -26,7 +26,16 @@ HUGE = 500_000  # characters: far past every length rule, still under the 1 MiB 
 MISSING = object()  # a field left out of the body
 OWNER = object()  # in a list of user ids: the caller, who owns the chat and must stay in it
 
-TABLES = ["users", "auth_tokens", "chats", "chat_members", "messages", "idempotency_keys"]
+TABLES = [
+    "users",
+    "auth_tokens",
+    "chats",
+    "chat_members",
+    "messages",
+    "idempotency_keys",
+    "message_reactions",
+    "message_mentions",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,8 @@ def operations(w: World) -> dict[str, Op]:
         "send_direct": Op("POST", "/api/v1/direct/{user_id}/messages", text),
         "edit_message": Op("PATCH", "/api/v1/messages/{message_id}", text),
         "delete_message": Op("DELETE", "/api/v1/messages/{message_id}"),
+        "react": Op("PUT", "/api/v1/messages/{message_id}/reactions/{emoji}"),
+        "unreact": Op("DELETE", "/api/v1/messages/{message_id}/reactions/{emoji}"),
         "find_user": Op("GET", "/api/v1/users", query={"username": "bob"}),
         "find_users": Op("GET", "/api/v1/users", query={"prefix": "b", "limit": 5}),
         "search": Op(
@@ -215,6 +226,36 @@ SEQS: list[Rule] = [
 ]
 
 TEXT = _string("text", "hello", [*BLANKS, ("over_10000", "x" * 10_001)])
+REPLY_TO: list[Rule] = [
+    (label, value, 400, "invalid_field")
+    for label, value in [
+        ("word", "one"),
+        ("float", 1.5),
+        ("boolean", True),
+        ("array", [1]),
+        ("object", {"id": 1}),
+        ("zero", 0),
+        ("negative", -1),
+        ("2**63", 2**63),
+        ("10**30", 10**30),
+    ]
+] + [("unknown", MAX, 400, "invalid_reply")]
+# One emoji grapheme, percent-encoded in the path (api/emoji.py).
+EMOJIS = [
+    ("word", "ok"),
+    ("two", "👍👍"),
+    ("emoji_and_text", "👍a"),
+    ("lone_skin_tone", "🏻"),
+    ("lone_regional_indicator", "🇫"),
+    ("digit", "1"),
+    ("hash", "#"),
+    ("space_before", " 👍"),
+    ("zwj_alone", "\u200d"),
+    ("variation_selector", "\ufe0f"),
+    ("nul", "\x00"),
+    ("surrogate_bytes", "%ED%A0%80"),
+    ("huge", "👍" * 1_000),
+]
 NAME = [("empty", ""), ("blank", "  "), ("unicode_blank", "\u3000"), ("over_128", "x" * 129)]
 
 BODY_FIELDS: dict[str, dict[str, list[Rule]]] = {
@@ -252,8 +293,8 @@ BODY_FIELDS: dict[str, dict[str, list[Rule]]] = {
         "users": _ids(nullable=True),
     },
     "mark_read": {"seq": SEQS},
-    "send": {"text": TEXT},
-    "send_direct": {"text": TEXT},
+    "send": {"text": TEXT, "reply_to": REPLY_TO},
+    "send_direct": {"text": TEXT, "reply_to": REPLY_TO},
     "edit_message": {"text": TEXT},
 }
 
@@ -410,7 +451,12 @@ class Case(NamedTuple):
 
 
 def _path(op: Op, w: World, **override: str) -> str:
-    values: dict[str, object] = {"chat_id": w.chat, "user_id": w.other.id, "message_id": w.message}
+    values: dict[str, object] = {
+        "chat_id": w.chat,
+        "user_id": w.other.id,
+        "message_id": w.message,
+        "emoji": quote("👍", safe=""),
+    }
     values.update(override)
     path = op.path
     for name, value in values.items():
@@ -443,6 +489,12 @@ def cases(name: str, op: Op, w: World) -> Iterator[Case]:
             path = _path(op, w, **{pname: ""})
             where = f"path.{pname}=absent"
             yield valid._replace(where=where, path=path, status=404, codes={"not_found"})
+    if "{emoji}" in op.path:
+        for label, value in EMOJIS:
+            segment = value if value.startswith("%") else quote(value, safe="")
+            where = f"path.emoji={label}"
+            path = _path(op, w, emoji=segment)
+            yield valid._replace(where=where, path=path, codes={"invalid_emoji"})
     for qname in op.query:
         for label, value, code in QUERY_FIELDS[qname]:
             changed = {**query, qname: value}
@@ -545,6 +597,8 @@ async def test_each_operations_valid_request_succeeds(api: Api, subtests: pytest
         "send",
         "send_direct",
         "edit_message",
+        "react",
+        "unreact",
         "change_chat",
         "create_chat",
         "register",

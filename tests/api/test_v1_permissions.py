@@ -54,6 +54,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "POST /direct/{target}/messages":  _row(401, 201, 201, 201, 201, 401),
     "PATCH /messages/{message}":       _row(401, 404, 200, 403, 403, 401),
     "DELETE /messages/{message}":      _row(401, 404, 204, 403, 204, 401),
+    "PUT /messages/{message}/reactions/{emoji}":    _row(401, 404, 200, 200, 403, 401),
+    "DELETE /messages/{message}/reactions/{emoji}": _row(401, 404, 200, 200, 403, 401),
     "GET /users?prefix=a":             _row(401, 200, 200, 200, 200, 401),
     "PUT /users/{target}/block":       _row(401, 403, 403, 403, 204, 401),
     "DELETE /users/{target}/block":    _row(401, 403, 403, 403, 204, 401),
@@ -109,7 +111,9 @@ def _body(endpoint: str, role: str, world: World, name: str) -> dict[str, Any] |
 
 async def _status(api: Api, endpoint: str, role: str, world: World, name: str) -> int:
     method, _, path = endpoint.partition(" ")
-    path = path.format(chat=world.chat, message=world.message, target=world.target.id)
+    path = path.format(
+        chat=world.chat, message=world.message, target=world.target.id, emoji="%F0%9F%91%8D"
+    )
     headers = {} if role == "anonymous" else world.users[role].auth
     response = await api.http.request(
         method,

@@ -20,7 +20,20 @@ from chatd.storage.store import SqlStore
 
 PASSWORD = "correct horse battery staple"
 ACCOUNT_KEYS = ["blocked", "created_at", "email", "id", "role", "username"]
-MESSAGE_KEYS = ["author", "chat", "created_at", "deleted", "edited_at", "id", "seq", "text"]
+MESSAGE_KEYS = [
+    "author",
+    "chat",
+    "created_at",
+    "deleted",
+    "edited_at",
+    "id",
+    "mentions",
+    "mentions_me",
+    "reactions",
+    "reply_to",
+    "seq",
+    "text",
+]
 CHAT_KEYS = [
     "created_at",
     "id",
@@ -29,6 +42,7 @@ CHAT_KEYS = [
     "last_message_at",
     "last_read_seq",
     "last_seq",
+    "mention_count",
     "name",
     "owner",
     "unread_count",

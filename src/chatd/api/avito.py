@@ -75,13 +75,20 @@ async def chats_add(request: Request) -> Response:
     responses=error_responses(403, 404, 429),
     openapi_extra=openapi_body(MessageAdd),
     summary="Send a message to a chat on behalf of a user",
+    description="`reply_to` answers a message of the same chat (else 400 `invalid_reply`); "
+    "the chat's messages then show it as `reply_to` (only those that have one).",
 )
 @_limited
 async def messages_add(request: Request) -> Response:
     body = parse(await request.body(), MessageAdd)
     max_length = settings_of(request).max_text_length
     message = await messages.post_message(
-        store_of(request), body.chat, body.author, body.text, max_length=max_length
+        store_of(request),
+        body.chat,
+        body.author,
+        body.text,
+        max_length=max_length,
+        reply_to=body.reply_to,
     )
     return render.json({"id": message.id}, 201)
 

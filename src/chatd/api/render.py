@@ -14,7 +14,7 @@ import orjson
 from fastapi import Response
 
 from chatd.core.clock import rfc3339
-from chatd.core.models import Account, ChatInfo, Message
+from chatd.core.models import Account, ChatInfo, Message, Quote, Reaction, UserId
 
 _OPTIONS = orjson.OPT_UTC_Z
 
@@ -51,7 +51,9 @@ def account(value: Account) -> dict[str, Any]:
     }
 
 
-def message_v1(value: Message) -> dict[str, Any]:
+def message_v1(value: Message, viewer: UserId | None = None) -> dict[str, Any]:
+    """The message as `viewer` sees it: whether it mentions them, which reactions are theirs
+    (None: as a bystander, who is neither)."""
     deleted = value.deleted_at is not None
     return {
         "id": value.id,
@@ -62,7 +64,24 @@ def message_v1(value: Message) -> dict[str, Any]:
         "created_at": timestamp(value.created_at),
         "edited_at": None if value.edited_at is None else timestamp(value.edited_at),
         "deleted": deleted,
+        "reply_to": None if value.reply_to is None else quote(value.reply_to),
+        "reactions": reactions(value.reactions, viewer),
+        "mentions": list(value.mentions),
+        "mentions_me": viewer in value.mentions,
     }
+
+
+def quote(value: Quote) -> dict[str, Any]:
+    return {
+        "id": value.id,
+        "author": value.author,
+        "excerpt": value.excerpt,
+        "deleted": value.deleted,
+    }
+
+
+def reactions(value: tuple[Reaction, ...], viewer: UserId | None) -> list[dict[str, Any]]:
+    return [{"emoji": r.emoji, "count": len(r.users), "me": viewer in r.users} for r in value]
 
 
 def _preview(value: Message) -> dict[str, Any]:
@@ -91,4 +110,5 @@ def chat_info(value: ChatInfo) -> dict[str, Any]:
         "last_read_seq": value.last_read_seq,
         "unread_count": value.unread_count if value.is_member else 0,
         "last_message": None if value.last_message is None else _preview(value.last_message),
+        "mention_count": value.mention_count if value.is_member else 0,
     }

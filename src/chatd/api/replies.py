@@ -26,17 +26,21 @@ Endpoint = Callable[..., Awaitable[Any]]
 
 
 def replies(
-    status: int, render: Callable[[Any], Any] | None = None
+    status: int, render: Callable[..., Any] | None = None, *, for_caller: bool = False
 ) -> Callable[[Endpoint], Endpoint]:
-    """Replies `status` with `render(result)` as JSON, or with no body when `render` is None.
-    The route takes `receipt: ReceiptDep` and passes it to its use case."""
-
-    def reply_of(result: Any) -> Reply:
-        return status, b"" if render is None else dumps(render(result))
+    """Replies `status` with `render(result)` as JSON, or with no body when `render` is None;
+    `render(result, caller_id)` when the result shows differently to each user (`for_caller`:
+    a message says whether it mentions the caller). The route takes `receipt: ReceiptDep` and
+    passes it to its use case."""
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)  # FastAPI reads the endpoint's own signature through this
         async def route(*args: Any, **kwargs: Any) -> Response:
+            viewer = (kwargs["caller"].id,) if for_caller else ()
+
+            def reply_of(result: Any) -> Reply:
+                return status, b"" if render is None else dumps(render(result, *viewer))
+
             receipt: Receipt | None = kwargs["receipt"]
             if receipt is not None:
                 receipt.render = reply_of

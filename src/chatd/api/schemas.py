@@ -229,6 +229,9 @@ class MessageAdd(LenientModel):
     chat: BodyId
     author: BodyId
     text: Text = Field(examples=["hi"])
+    reply_to: BodyId | None = Field(
+        default=None, description="The id of a message of the same chat that this one answers"
+    )
 
 
 class ChatsGet(LenientModel):
@@ -260,6 +263,9 @@ class AvitoMessageOut(Model):
     author: int
     text: str
     created_at: str = Field(examples=["2026-11-25T12:00:00.000000Z"])
+    reply_to: int | None = Field(
+        default=None, description="The message this one answers: present on replies only"
+    )
 
 
 class ErrorDetail(Model):

@@ -6,6 +6,7 @@ log filtered to what concerns them:
 
     addressed to the chat          the chat's current members hear of it (one row, however many
       message.created/edited/deleted    members: a send costs the same in any chat)
+      message.reactions
       chat.updated
     addressed to one user          that user hears of it (membership changes, whose audience
       chat.created, member.added        is not the chat's current members; the user's own read
@@ -30,6 +31,7 @@ from chatd.core.models import ChatId, ChatInfo, Message, MessageId, UserId
 MESSAGE_CREATED = "message.created"
 MESSAGE_EDITED = "message.edited"
 MESSAGE_DELETED = "message.deleted"
+MESSAGE_REACTIONS = "message.reactions"
 CHAT_CREATED = "chat.created"
 CHAT_UPDATED = "chat.updated"
 CHAT_DELETED = "chat.deleted"
@@ -43,6 +45,7 @@ TYPES = (
     MESSAGE_CREATED,
     MESSAGE_EDITED,
     MESSAGE_DELETED,
+    MESSAGE_REACTIONS,
     CHAT_CREATED,
     CHAT_UPDATED,
     CHAT_DELETED,
@@ -50,7 +53,7 @@ TYPES = (
     MEMBER_REMOVED,
     CHAT_READ,
 )
-MESSAGE_TYPES = frozenset({MESSAGE_CREATED, MESSAGE_EDITED, MESSAGE_DELETED})
+MESSAGE_TYPES = frozenset({MESSAGE_CREATED, MESSAGE_EDITED, MESSAGE_DELETED, MESSAGE_REACTIONS})
 # Never shown to clients: they change what a stream does (core/stream.py, realtime/session.py).
 INTERNAL_TYPES = frozenset({USER_BLOCKED, USER_ROLE})
 # Events that show the chat as the recipient now sees it.
@@ -138,6 +141,7 @@ class LogPage(NamedTuple):
 class Membership(NamedTuple):
     joined_pos: int
     last_read_seq: int
+    mention_count: int = 0  # unread messages that mention the member
 
 
 class ChatState(NamedTuple):
@@ -156,3 +160,4 @@ class StreamEvent(NamedTuple):
     seq: int | None
     message: Message | None  # message.*: the message (a tombstone once deleted)
     chat_info: ChatInfo | None  # chat.created/updated, member.added: the chat as seen now
+    viewer: UserId | None = None  # whose stream: a message's mentions and reactions say "me"

@@ -8,6 +8,7 @@ from chatd.core import clock, writes
 from chatd.core.chats import access_chat
 from chatd.core.errors import ChatNotFound, Forbidden, InvalidInput, MessageDeleted, MessageNotFound
 from chatd.core.idempotency import Receipt
+from chatd.core.mentions import mentioned_names
 from chatd.core.models import Caller, ChatId, Message, MessageId, Page, SeqPage, UserId
 from chatd.core.ports import Send, Store
 from chatd.core.users import INT64_MAX, check_characters
@@ -16,6 +17,7 @@ PAGE_MAX = 1000
 SEQ_PAGE_MAX = 100
 SEQ_MAX = INT64_MAX  # a seq is stored as a 64-bit integer, like an id
 STREAM_BATCH = 1000
+QUOTE_LENGTH = 100  # characters of a replied message that a reply shows
 
 
 def check_text(text: str, max_length: int) -> str:
@@ -33,11 +35,19 @@ def check_text(text: str, max_length: int) -> str:
 
 
 async def post_message(
-    store: Store, chat: ChatId, author: UserId, text: str, *, max_length: int
+    store: Store,
+    chat: ChatId,
+    author: UserId,
+    text: str,
+    *,
+    max_length: int,
+    reply_to: MessageId | None = None,
 ) -> Message:
-    """Appends a message. Raises InvalidInput, ChatNotFound, UserNotFound or NotAMember."""
+    """Appends a message, answering `reply_to` (a message of the same chat) if given. Raises
+    InvalidInput, ChatNotFound, UserNotFound or NotAMember."""
     checked = check_text(text, max_length)
-    return await store.write(None, writes.do_send, Send(chat, author, checked, clock.now()))
+    send = Send(chat, author, checked, clock.now(), reply_to, mentioned_names(checked))
+    return await store.write(None, writes.do_send, send)
 
 
 def check_page(page: Page) -> Page:
@@ -68,13 +78,16 @@ async def send(
     text: str,
     *,
     max_length: int,
+    reply_to: MessageId | None = None,
     receipt: Receipt | None = None,
 ) -> Message:
-    """The caller sends to a chat they can see. Raises ChatNotFound, NotAMember (a moderator
-    reading a chat they are not in), InvalidInput or UserBlocked."""
+    """The caller sends to a chat they can see, answering `reply_to` (a message of that chat)
+    if given. Raises ChatNotFound, NotAMember (a moderator reading a chat they are not in),
+    InvalidInput (`invalid_reply` too) or UserBlocked."""
     checked = check_text(text, max_length)
     await access_chat(store, caller, chat)
-    return await store.write(receipt, writes.do_send, Send(chat, caller.id, checked, clock.now()))
+    send = Send(chat, caller.id, checked, clock.now(), reply_to, mentioned_names(checked))
+    return await store.write(receipt, writes.do_send, send)
 
 
 async def send_direct(
@@ -84,13 +97,17 @@ async def send_direct(
     text: str,
     *,
     max_length: int,
+    reply_to: MessageId | None = None,
     receipt: Receipt | None = None,
 ) -> Message:
     """Sends to the private chat of the caller and `user`, creating it on first use."""
     checked = check_text(text, max_length)
     if user == caller.id:
         raise InvalidInput("a private chat needs another user", code="invalid_user")
-    return await store.write(receipt, writes.do_send_direct, caller.id, user, checked, clock.now())
+    names = mentioned_names(checked)
+    return await store.write(
+        receipt, writes.do_send_direct, caller.id, user, checked, clock.now(), reply_to, names
+    )
 
 
 def check_seq_page(page: SeqPage) -> SeqPage:
@@ -139,7 +156,8 @@ async def edit(
         raise Forbidden("only the author may edit a message", code="not_author")
     if found.deleted_at is not None:
         raise MessageDeleted(message)
-    return await store.write(receipt, writes.do_edit_message, message, checked, clock.now())
+    names = mentioned_names(checked)
+    return await store.write(receipt, writes.do_edit_message, message, checked, clock.now(), names)
 
 
 async def delete(
@@ -150,3 +168,22 @@ async def delete(
     if found.author != caller.id and not caller.is_moderator:
         raise Forbidden("only the author or a moderator may delete a message", code="not_author")
     await store.write(receipt, writes.do_delete_message, message, clock.now())
+
+
+async def react(
+    store: Store,
+    caller: Caller,
+    message: MessageId,
+    emoji: str,
+    *,
+    on: bool,
+    receipt: Receipt | None = None,
+) -> Message:
+    """A member puts their reaction `emoji` (already checked: api/emoji.py) on a message, or
+    takes it off (`on` False); the message with its reactions then. Doing it twice changes
+    nothing. Raises MessageNotFound, MessageDeleted or NotAMember (a moderator reads every
+    chat, but reacts only in theirs, as they send)."""
+    found = await _access_message(store, caller, message)
+    return await store.write(
+        receipt, writes.do_react, found.id, caller.id, emoji, clock.now(), on=on
+    )

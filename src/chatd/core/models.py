@@ -52,6 +52,22 @@ class IdempotencyRecord(NamedTuple):
     body: bytes
 
 
+class Quote(NamedTuple):
+    """The message a reply answers, as it is now."""
+
+    id: MessageId
+    author: UserId
+    excerpt: str | None  # the start of its text; None once it is deleted
+    deleted: bool
+
+
+class Reaction(NamedTuple):
+    """One emoji on a message, and who put it there (first first)."""
+
+    emoji: str
+    users: tuple[UserId, ...]
+
+
 class Message(NamedTuple):
     id: MessageId
     chat: ChatId
@@ -61,6 +77,9 @@ class Message(NamedTuple):
     created_at: datetime
     edited_at: datetime | None = None
     deleted_at: datetime | None = None  # a tombstone keeps its seq
+    reply_to: Quote | None = None
+    reactions: tuple[Reaction, ...] = ()  # in the order each emoji was first put on it
+    mentions: tuple[UserId, ...] = ()  # in order of first appearance in the text
 
 
 class ChatInfo(NamedTuple):
@@ -77,6 +96,7 @@ class ChatInfo(NamedTuple):
     last_read_seq: int  # the viewer's; 0 for a moderator who is not a member
     is_member: bool
     last_message: Message | None
+    mention_count: int = 0  # the viewer's unread messages that mention them
 
     @property
     def unread_count(self) -> int:

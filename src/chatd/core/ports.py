@@ -27,6 +27,8 @@ from chatd.core.models import (
     Message,
     MessageId,
     Page,
+    Quote,
+    Reaction,
     SeqPage,
     UserId,
 )
@@ -49,6 +51,19 @@ class Send(NamedTuple):
     author: UserId
     text: str
     now: datetime
+    reply_to: MessageId | None = None
+    names: tuple[str, ...] = ()  # the username keys its text mentions (core/mentions.py)
+
+
+class NewMessage(NamedTuple):
+    """A send as storage appends it: its reply checked and its mentions resolved."""
+
+    chat: ChatId
+    author: UserId
+    text: str
+    now: datetime
+    reply_to: MessageId | None
+    mentions: tuple[UserId, ...]
 
 
 class NewUser(NamedTuple):
@@ -139,7 +154,15 @@ class Transaction(Protocol):
     def chat_info(self, viewer: UserId, chat: ChatId) -> ChatInfo | None: ...
 
     # Messages
-    def insert_messages(self, sends: Sequence[Send]) -> list[Message | None]:
+    def quotes(self, messages: Collection[MessageId]) -> dict[MessageId, tuple[ChatId, Quote]]:
+        """The messages among `messages` that exist, with their chats, as replies quote them."""
+        ...
+
+    def members_named(self, chat: ChatId, names: Collection[str]) -> dict[str, UserId]:
+        """The chat's members whose username keys are among `names`, by key."""
+        ...
+
+    def insert_messages(self, sends: Sequence[NewMessage]) -> list[Message | None]:
         """Appends each send whose author is a member and not blocked (None for the others),
         with the chat's next seq and its time (max of the chat's last and `now`: it never goes
         back), moving the author's read marker to it."""
@@ -152,6 +175,26 @@ class Transaction(Protocol):
     def edit_message(self, message: MessageId, text: str, now: datetime) -> Message | None:
         """The edited message; None if there is none, or it is a tombstone."""
         ...
+
+    def set_mentions(self, message: Message, mentions: tuple[UserId, ...]) -> Message:
+        """Replaces whom the message mentions; the message with them."""
+        ...
+
+    def find_message(self, message: MessageId) -> Message | None:
+        """The message as every read shows it (its quote and reactions), read in this
+        transaction."""
+        ...
+
+    def is_member(self, chat: ChatId, user: UserId) -> bool: ...
+
+    def set_reaction(
+        self, message: Message, emoji: str, user: UserId, now: datetime, *, on: bool
+    ) -> bool:
+        """Puts the user's reaction on the message (`on`) or takes it off; whether that
+        changed anything."""
+        ...
+
+    def reactions(self, message: MessageId) -> tuple[Reaction, ...]: ...
 
     def tombstone(self, message: MessageId, now: datetime) -> ChatId | None:
         """Empties the message; its chat, or None if it was a tombstone already."""

@@ -103,7 +103,9 @@ def render(entry: LogEntry, audience: Audience, state: ChatState | None) -> Stre
     if entry.type in events.MESSAGE_TYPES:
         if entry.message is None:
             return None  # its chat was deleted since: the stream goes on to chat.deleted
-        return StreamEvent(entry.pos, entry.type, entry.chat, entry.seq, entry.message, None)
+        return StreamEvent(
+            entry.pos, entry.type, entry.chat, entry.seq, entry.message, None, audience.user
+        )
     if entry.type in events.CHAT_TYPES:
         info = view_of(state, audience, entry.pos)
         if info is None:
@@ -119,10 +121,19 @@ def view_of(state: ChatState | None, audience: Audience, pos: int) -> ChatInfo |
         return None
     member = state.members.get(audience.user)
     if member is not None and member.joined_pos <= pos:
-        return state.info._replace(last_read_seq=member.last_read_seq, is_member=True)
+        return state.info._replace(
+            last_read_seq=member.last_read_seq,
+            is_member=True,
+            mention_count=member.mention_count,
+        )
     if audience.moderator:
-        read = 0 if member is None else member.last_read_seq
-        return state.info._replace(last_read_seq=read, is_member=member is not None)
+        if member is None:
+            return state.info._replace(last_read_seq=0, is_member=False)
+        return state.info._replace(
+            last_read_seq=member.last_read_seq,
+            is_member=True,
+            mention_count=member.mention_count,
+        )
     return None
 
 

@@ -19,11 +19,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chatd.core import events
-from chatd.core.errors import ChatdError, ChatNotFound, MessageNotFound
+from chatd.core.errors import (
+    ChatdError,
+    ChatNotFound,
+    InvalidInput,
+    MessageDeleted,
+    MessageNotFound,
+    NotAMember,
+)
 from chatd.core.events import Change, Written
 from chatd.core.idempotency import Receipt, Reply
 from chatd.core.models import ChatId, ChatInfo, Message, MessageId, Role, UserId
-from chatd.core.ports import Batched, NewUser, Send, Transaction
+from chatd.core.ports import Batched, NewMessage, NewUser, Send, Transaction
 
 # Accounts
 
@@ -174,13 +181,35 @@ def _seen_by(tx: Transaction, viewer: UserId, chat: ChatId) -> ChatInfo:
 
 
 def _send(tx: Transaction, sends: Sequence[Send]) -> list[Written[Message] | ChatdError]:
-    done: list[Written[Message] | ChatdError] = []
-    for send, sent in zip(sends, tx.insert_messages(sends), strict=True):
+    replied = {send.reply_to for send in sends if send.reply_to is not None}
+    quotes = tx.quotes(replied) if replied else {}  # no query for a batch without replies
+    done: list[Written[Message] | ChatdError | None] = [None] * len(sends)
+    accepted: list[int] = []
+    new: list[NewMessage] = []
+    for index, send in enumerate(sends):
+        quoted = None if send.reply_to is None else quotes.get(send.reply_to)
+        if send.reply_to is not None and (quoted is None or quoted[0] != send.chat):
+            # A message of another chat, or of nobody: the same answer, so a reply reveals
+            # nothing about chats the author cannot read.
+            done[index] = InvalidInput(
+                f"reply_to: message {send.reply_to} is not in chat {send.chat}",
+                code="invalid_reply",
+            )
+            continue
+        # Resolved against the members now, in this transaction: no query without a name.
+        named = tx.members_named(send.chat, send.names) if send.names else {}
+        mentions = tuple(named[name] for name in send.names if name in named)
+        accepted.append(index)
+        new.append(NewMessage(send.chat, send.author, send.text, send.now, send.reply_to, mentions))
+    for index, sent in zip(accepted, tx.insert_messages(new) if new else [], strict=True):
+        send = sends[index]
         if sent is None:
-            done.append(tx.refusal(send.chat, send.author))
-        else:
-            done.append(Written(sent, [Change(events.MESSAGE_CREATED, sent.chat, message=sent.id)]))
-    return done
+            done[index] = tx.refusal(send.chat, send.author)
+            continue
+        if send.reply_to is not None:
+            sent = sent._replace(reply_to=quotes[send.reply_to][1])
+        done[index] = Written(sent, [Change(events.MESSAGE_CREATED, sent.chat, message=sent.id)])
+    return [result for result in done if result is not None]
 
 
 # Each send is appended to its chat: a member who is not blocked gets the chat's next seq, its
@@ -190,7 +219,13 @@ do_send = Batched(_send)
 
 
 def do_send_direct(
-    tx: Transaction, author: UserId, to: UserId, text: str, now: datetime
+    tx: Transaction,
+    author: UserId,
+    to: UserId,
+    text: str,
+    now: datetime,
+    reply_to: MessageId | None = None,
+    names: tuple[str, ...] = (),
 ) -> Written[Message]:
     """Sends to the pair's private chat, creating it first if needed: in one transaction, so a
     refused send leaves no empty chat behind."""
@@ -203,18 +238,23 @@ def do_send_direct(
         if created:
             tx.add_members(chat, [low, high], now)
             logged += events.chat_created(chat, {low, high})
-    (sent,) = _send(tx, [Send(chat, author, text, now)])
+    (sent,) = _send(tx, [Send(chat, author, text, now, reply_to, names)])
     if isinstance(sent, ChatdError):
         raise sent
     return Written(sent.result, logged + sent.changes)
 
 
 def do_edit_message(
-    tx: Transaction, message: MessageId, text: str, now: datetime
+    tx: Transaction, message: MessageId, text: str, now: datetime, names: tuple[str, ...] = ()
 ) -> Written[Message]:
+    """The new text, and whom it mentions among the chat's members now."""
     edited = tx.edit_message(message, text, now)
     if edited is None:
         raise MessageNotFound(message)
+    named = tx.members_named(edited.chat, names) if names else {}
+    mentions = tuple(named[name] for name in names if name in named)
+    if mentions != edited.mentions:
+        edited = tx.set_mentions(edited, mentions)
     return Written(edited, [Change(events.MESSAGE_EDITED, edited.chat, message=message)])
 
 
@@ -224,6 +264,23 @@ def do_delete_message(tx: Transaction, message: MessageId, now: datetime) -> Wri
     if chat is None:  # already a tombstone: nothing happened
         return Written(None, [])
     return Written(None, [Change(events.MESSAGE_DELETED, chat, message=message)])
+
+
+def do_react(
+    tx: Transaction, message: MessageId, user: UserId, emoji: str, now: datetime, *, on: bool
+) -> Written[Message]:
+    """Sets or clears one user's reaction; logs `message.reactions` only if that changed it."""
+    found = tx.find_message(message)
+    if found is None:
+        raise MessageNotFound(message)
+    if found.deleted_at is not None:
+        raise MessageDeleted(message)
+    if not tx.is_member(found.chat, user):
+        raise NotAMember(user, found.chat)
+    if not tx.set_reaction(found, emoji, user, now, on=on):
+        return Written(found, [])
+    current = found._replace(reactions=tx.reactions(message))
+    return Written(current, [Change(events.MESSAGE_REACTIONS, found.chat, message=message)])
 
 
 # Housekeeping

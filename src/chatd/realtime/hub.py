@@ -53,7 +53,7 @@ class Follower(Protocol):
 class PageContext:
     """What offering one run of changes needs to know about the run as a whole."""
 
-    __slots__ = ("frames", "leaves")
+    __slots__ = ("frames", "leaves", "personal")
 
     def __init__(self, entries: Iterable[LogEntry]) -> None:
         # Where a user leaves a chat within this run: the run's messages in that chat were read
@@ -65,6 +65,23 @@ class PageContext:
             if e.user is not None and e.type in events.LEAVES
         }
         self.frames: dict[int, str] = {}  # the text of a frame every recipient gets alike
+        # Per message change: the users it shows otherwise than to a bystander (mentioned, or
+        # among those who reacted), found once for the run rather than once per recipient.
+        self.personal: dict[int, frozenset[int]] = {}
+
+    def shown_differently(self, entry: LogEntry, user: int) -> bool:
+        """Whether the message change shows `user` otherwise than the others: such a
+        recipient gets a frame of their own, everyone else one shared frame."""
+        message = entry.message
+        if message is None or not (message.mentions or message.reactions):
+            return False  # the common case: nothing per recipient, nothing to remember
+        personal = self.personal.get(entry.pos)
+        if personal is None:
+            personal = frozenset(message.mentions).union(
+                *(reaction.users for reaction in message.reactions)
+            )
+            self.personal[entry.pos] = personal
+        return user in personal
 
     def left_later(self, user: int, entry: LogEntry) -> bool:
         leaves = self.leaves.get((user, entry.chat))

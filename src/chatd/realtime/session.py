@@ -133,7 +133,8 @@ class Session:
         event = stream.render(entry, audience, state)
         if event is None:
             return
-        if entry.type in events.MESSAGE_TYPES:  # the same frame for every recipient
+        if entry.type in events.MESSAGE_TYPES and not page.shown_differently(entry, audience.user):
+            # The same frame for every recipient but those it mentions or who reacted to it.
             text = page.frames.get(entry.pos)
             if text is None:
                 text = page.frames[entry.pos] = self._outbox.encode(event)

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from chatd.core import events
 from chatd.core.events import Change, ChatState, LogEntry, LogPage, Membership
-from chatd.core.models import ChatId, Message, UserId
+from chatd.core.models import ChatId, UserId
 from chatd.storage import chats, locks
 from chatd.storage.dialects import Dialect
-from chatd.storage.messages import MESSAGE_COLUMNS
+from chatd.storage.messages import MESSAGE_COLUMNS, message_of, with_quotes, with_reactions
 from chatd.storage.tables import change_log, changes, chat_members, messages
 
 # A member hears of the chat's changes logged after they joined.
@@ -76,7 +76,7 @@ def _with_log_end(source: sa.FromClause, on: sa.ColumnElement[bool]) -> sa.Selec
 
 
 def _with_messages(source: sa.FromClause) -> sa.FromClause:
-    return source.outerjoin(messages, messages.c.id == changes.c.message_id)
+    return with_quotes(source.outerjoin(messages, messages.c.id == changes.c.message_id))
 
 
 _after = sa.bindparam("after", type_=sa.BigInteger)
@@ -118,7 +118,7 @@ def _user_query(everyone: bool) -> sa.Select[Any]:
 _USER = {everyone: _user_query(everyone) for everyone in (False, True)}
 
 
-def _page(rows: Sequence[Any], limit: int) -> LogPage:
+def _page(conn: sa.Connection, rows: Sequence[Any], limit: int) -> LogPage:
     last_pos = int(rows[0].last_pos)
     if rows[0].pos is None:
         return LogPage([], last_pos, more=False)  # the log's row alone: nothing after `after`
@@ -129,16 +129,30 @@ def _page(rows: Sequence[Any], limit: int) -> LogPage:
             row[3],
             row[4],
             row[5],
-            Message(*row[6:]) if row[6] is not None else None,
+            message_of(row[6:]) if row[6] is not None else None,
         )
         for row in rows
     ]
+    # Only these show reactions: a new message has none yet, and a deleted one none any more.
+    reacted = [
+        e.message
+        for e in entries
+        if e.message is not None and e.type in (events.MESSAGE_EDITED, events.MESSAGE_REACTIONS)
+    ]
+    if reacted:
+        current = {m.id: m for m in with_reactions(conn, reacted)}
+        entries = [
+            e._replace(message=current[e.message.id])
+            if e.message is not None and e.message.id in current
+            else e
+            for e in entries
+        ]
     return LogPage(entries, last_pos, more=len(entries) == limit)
 
 
 def tail(conn: sa.Connection, after: int, limit: int) -> LogPage:
     """Up to `limit` changes after `after`, whoever they are for, oldest first."""
-    return _page(conn.execute(_TAIL, {"after": after, "limit": limit}).all(), limit)
+    return _page(conn, conn.execute(_TAIL, {"after": after, "limit": limit}).all(), limit)
 
 
 def user_changes(
@@ -146,7 +160,7 @@ def user_changes(
 ) -> LogPage:
     """Up to `limit` of one user's changes after `after` (see _user_query), oldest first."""
     params = {"user": user, "after": after, "limit": limit}
-    return _page(conn.execute(_USER[everyone], params).all(), limit)
+    return _page(conn, conn.execute(_USER[everyone], params).all(), limit)
 
 
 _MEMBERSHIPS = sa.select(
@@ -154,6 +168,7 @@ _MEMBERSHIPS = sa.select(
     chat_members.c.user_id,
     chat_members.c.joined_pos,
     chat_members.c.last_read_seq,
+    chats.unread_mentions(chat_members),
 ).where(chat_members.c.chat_id.in_(sa.bindparam("chats", expanding=True)))
 
 
@@ -167,9 +182,9 @@ def chat_states(
     wanted = sorted(chat_ids)
     infos = chats.chat_infos_by_id(conn, info_query, wanted)
     members: dict[ChatId, dict[UserId, Membership]] = {chat: {} for chat in infos}
-    for chat, user, joined_pos, last_read_seq in conn.execute(_MEMBERSHIPS, {"chats": wanted}):
+    for chat, user, joined_pos, read, mentioned in conn.execute(_MEMBERSHIPS, {"chats": wanted}):
         if chat in members:
-            members[chat][user] = Membership(int(joined_pos), int(last_read_seq))
+            members[chat][user] = Membership(int(joined_pos), int(read), int(mentioned))
     return {chat: ChatState(info, members[chat]) for chat, info in infos.items()}
 
 

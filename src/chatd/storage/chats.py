@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from chatd.core.models import ChatId, ChatInfo, ChatListCursor, Message, UserId
 from chatd.storage.dialects import Dialect
 from chatd.storage.records import chat_head
-from chatd.storage.tables import chat_members, chats, messages
+from chatd.storage.tables import chat_members, chats, message_mentions, messages
 
 
 def member_ids(value: Any) -> list[UserId]:
@@ -58,6 +58,7 @@ def chat_info_query(sql: Dialect, *, everyone: bool) -> sa.Select[Any]:
             last.c.created_at,
             last.c.edited_at,
             last.c.deleted_at,
+            unread_mentions(mine),
         )
         .select_from(joined)
         .order_by(chats.c.last_message_at.desc(), chats.c.id.desc())
@@ -66,7 +67,8 @@ def chat_info_query(sql: Dialect, *, everyone: bool) -> sa.Select[Any]:
 
 def _chat_info(row: sa.Row[*tuple[Any, ...]]) -> ChatInfo:
     (id_, name, is_private, owner, members, created_at, last_message_at, last_seq,
-     read_seq, member, last_id, author, text, sent_at, edited_at, deleted_at) = row  # fmt: skip
+     read_seq, member, last_id, author, text, sent_at, edited_at, deleted_at,
+     mention_count) = row  # fmt: skip
     last = None
     if last_id is not None:
         last = Message(last_id, id_, last_seq, author, text, sent_at, edited_at, deleted_at)
@@ -82,6 +84,23 @@ def _chat_info(row: sa.Row[*tuple[Any, ...]]) -> ChatInfo:
         last_read_seq=read_seq or 0,
         is_member=member is not None,
         last_message=last,
+        mention_count=mention_count,
+    )
+
+
+def unread_mentions(member: sa.FromClause) -> sa.ScalarSelect[Any]:
+    """How many of the chat's messages after `member`'s read marker mention them: a range of
+    message_mentions' (user_id, chat_id, seq) index, empty for most chats (0 where `member` is
+    no row: a moderator who is not a member)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(message_mentions)
+        .where(
+            message_mentions.c.user_id == member.c.user_id,
+            message_mentions.c.chat_id == member.c.chat_id,
+            message_mentions.c.seq > member.c.last_read_seq,
+        )
+        .scalar_subquery()
     )
 
 

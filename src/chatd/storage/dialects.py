@@ -29,8 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chatd.core.clock import rfc3339
 from chatd.core.errors import ChatdError, UsernameTaken
 from chatd.core.models import Message, UserId
-from chatd.core.ports import NewUser, Send
-from chatd.storage.records import message_body
+from chatd.core.ports import NewMessage, NewUser
+from chatd.storage.records import mentions_text, message_body
 from chatd.storage.tables import EPOCH, MICROSECOND, chat_members, chats, from_micros, messages
 
 # A change as the log stores it, without its position and time: type, chat, user, message, seq.
@@ -65,7 +65,9 @@ class Dialect:
         """A time as the driver binds it."""
         raise NotImplementedError
 
-    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+    def insert_messages(
+        self, conn: sa.Connection, sends: Sequence[NewMessage]
+    ) -> list[Message | None]:
         raise NotImplementedError
 
     def insert_users(
@@ -131,23 +133,27 @@ class SqliteDialect(Dialect):
     def time(self, value: datetime) -> Any:
         return micros(value)
 
-    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+    def insert_messages(
+        self, conn: sa.Connection, sends: Sequence[NewMessage]
+    ) -> list[Message | None]:
         db = _driver(conn)
         bump, insert, mark = _qmark(_BUMP), _qmark(_INSERT), _qmark(_MARK_READ)
         done: list[Message | None] = []
-        for chat, author, text, now in sends:
+        for chat, author, text, now, reply_to, mentions in sends:
             at = micros(now)
             bumped = db.execute(bump, (at, chat, author, rfc3339(now))).fetchone()
             if bumped is None:
                 done.append(None)
                 continue
             seq, sent_at, sent_text = bumped
-            body = message_body(chat, author, text, sent_text)
-            message_id = db.execute(insert, (chat, seq, author, text, sent_at, body)).fetchone()[0]
+            body = message_body(chat, author, text, sent_text, reply_to)
+            values = (chat, seq, author, text, sent_at, body, reply_to, mentions_text(mentions))
+            message_id = db.execute(insert, values).fetchone()[0]
             db.execute(mark, (seq, chat, author))
             created_at = from_micros(sent_at)
             assert created_at is not None
-            done.append(Message(message_id, chat, seq, author, text, created_at))
+            message = Message(message_id, chat, seq, author, text, created_at, mentions=mentions)
+            done.append(message)
         return done
 
     def insert_users(
@@ -200,7 +206,9 @@ class PostgresDialect(Dialect):
     def time(self, value: datetime) -> Any:
         return value
 
-    def insert_messages(self, conn: sa.Connection, sends: Sequence[Send]) -> list[Message | None]:
+    def insert_messages(
+        self, conn: sa.Connection, sends: Sequence[NewMessage]
+    ) -> list[Message | None]:
         # The batch's chats are locked in id order (the lock order of every batch in every
         # process: batches cannot deadlock each other) and their times read under the lock, so
         # each message's time text is made here, once per chat.
@@ -224,15 +232,19 @@ class PostgresDialect(Dialect):
                 [times.get(send.chat, epoch) for send in sends],
                 [texts.get(send.chat, "") for send in sends],
                 [
-                    message_body(send.chat, send.author, send.text, texts.get(send.chat, ""))
+                    message_body(
+                        send.chat, send.author, send.text, texts.get(send.chat, ""), send.reply_to
+                    )
                     for send in sends
                 ],
+                [send.reply_to for send in sends],
+                [mentions_text(send.mentions) for send in sends],
             ),
         )
         done: list[Message | None] = [None] * len(sends)
         for idx, message_id, seq, created_at in rows:
-            chat, author, text, _now = sends[idx]
-            done[idx] = Message(message_id, chat, seq, author, text, created_at)
+            chat, author, text, _now, _reply_to, mentions = sends[idx]
+            done[idx] = Message(message_id, chat, seq, author, text, created_at, mentions=mentions)
         return done
 
     def insert_users(
@@ -334,8 +346,8 @@ WHERE id = $2
 RETURNING last_seq, last_message_at, last_message_text
 """
 _INSERT = """
-INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+INSERT INTO messages (chat_id, seq, author_id, text, created_at, body, reply_to_id, mentions)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
 """
 _MARK_READ = "UPDATE chat_members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3"
 
@@ -364,8 +376,8 @@ SELECT id, last_message_at FROM chats WHERE id = ANY($1::bigint[]) ORDER BY id F
 _SEND_ALL = """
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[],
-                         $5::timestamptz[], $6::text[], $7::text[])
-        AS t(idx, chat, author, text, at, at_text, body)
+                         $5::timestamptz[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+        AS t(idx, chat, author, text, at, at_text, body, reply_to, mentions)
 ), allowed AS (
     SELECT input.* FROM input
     WHERE EXISTS (SELECT 1 FROM chat_members m
@@ -382,12 +394,13 @@ WITH input AS (
     RETURNING chats.id, chats.last_seq
 ), numbered AS (
     SELECT allowed.idx, allowed.chat, allowed.author, allowed.text, allowed.at, allowed.body,
+           allowed.reply_to, allowed.mentions,
            bumped.last_seq - counts.n
              + row_number() OVER (PARTITION BY allowed.chat ORDER BY allowed.idx) AS seq
     FROM allowed JOIN counts ON counts.chat = allowed.chat JOIN bumped ON bumped.id = allowed.chat
 ), inserted AS (
-    INSERT INTO messages (chat_id, seq, author_id, text, created_at, body)
-    SELECT chat, seq, author, text, at, body FROM numbered
+    INSERT INTO messages (chat_id, seq, author_id, text, created_at, body, reply_to_id, mentions)
+    SELECT chat, seq, author, text, at, body, reply_to, mentions FROM numbered
     RETURNING id, chat_id, seq, created_at
 ), marked AS (
     UPDATE chat_members SET last_read_seq = last.seq

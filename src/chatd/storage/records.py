@@ -23,13 +23,23 @@ from datetime import datetime
 import orjson
 
 from chatd.core.clock import rfc3339
-from chatd.core.models import ChatId, UserId
+from chatd.core.models import ChatId, MessageId, UserId
 
 
-def message_body(chat: ChatId, author: UserId, text: str, created_at: str) -> str:
+def message_body(
+    chat: ChatId, author: UserId, text: str, created_at: str, reply_to: MessageId | None = None
+) -> str:
     """An Avito message record after its id: `"chat":..,"author":..,"text":..,"created_at":..}`
-    (`created_at` already as rfc3339 text: a batch of sends formats its time once)."""
-    record = {"chat": chat, "author": author, "text": text, "created_at": created_at}
+    (`created_at` already as rfc3339 text: a batch of sends formats its time once), and
+    `"reply_to":..` last for a reply only: every other record stays as it always was."""
+    record: dict[str, object] = {
+        "chat": chat,
+        "author": author,
+        "text": text,
+        "created_at": created_at,
+    }
+    if reply_to is not None:
+        record["reply_to"] = reply_to
     return orjson.dumps(record).decode()[1:]
 
 
@@ -38,3 +48,8 @@ def chat_head(chat: ChatId, name: str | None, users: Sequence[UserId], created_a
     `{"id":..,"name":..,"users":[..],"created_at":..` (users in id order)."""
     record = {"id": chat, "name": name, "users": sorted(users), "created_at": rfc3339(created_at)}
     return orjson.dumps(record).decode()[:-1]
+
+
+def mentions_text(mentions: Sequence[UserId]) -> str | None:
+    """`messages.mentions`: the ids in order, comma-separated; NULL for none."""
+    return ",".join(map(str, mentions)) if mentions else None

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from chatd.core.models import Message
 from chatd.core.search import Search
 from chatd.storage.dialects import Dialect
-from chatd.storage.messages import MESSAGE_COLUMNS
+from chatd.storage.messages import MESSAGE_COLUMNS, message_of, with_quotes, with_reactions
 from chatd.storage.tables import chat_members, messages
 
 # What migration 0007 made that tables.py does not describe (SQLAlchemy has no word for a
@@ -29,7 +29,7 @@ def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[M
     found = sql.text_matches(search.words)
     query = (
         sa.select(*MESSAGE_COLUMNS)
-        .select_from(found.source)
+        .select_from(with_quotes(found.source))
         .where(found.condition, messages.c.deleted_at.is_(None))
         .order_by(found.newest.desc())
         .limit(search.limit)
@@ -43,4 +43,4 @@ def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[M
         query = query.where(messages.c.author_id == search.author)
     if search.before is not None:
         query = query.where(found.newest < search.before)
-    return [Message(*row) for row in conn.execute(query).all()]
+    return with_reactions(conn, [message_of(row) for row in conn.execute(query).all()])

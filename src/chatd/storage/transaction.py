@@ -28,14 +28,22 @@ from chatd.core.errors import (
     UserNotFound,
 )
 from chatd.core.idempotency import Receipt, Reply
-from chatd.core.models import ChatId, ChatInfo, Message, MessageId, UserId
-from chatd.core.ports import Member, NewUser, Send
-from chatd.storage import changes, idempotency
+from chatd.core.models import ChatId, ChatInfo, Message, MessageId, Quote, Reaction, UserId
+from chatd.core.ports import Member, NewMessage, NewUser
+from chatd.storage import changes, idempotency, reactions
 from chatd.storage import messages as history
 from chatd.storage.chats import chat_info_query, find_chat_info
 from chatd.storage.dialects import Dialect
 from chatd.storage.lookups import exists, insert_id, require_users
-from chatd.storage.tables import auth_tokens, chat_members, chats, messages, users
+from chatd.storage.tables import (
+    auth_tokens,
+    chat_members,
+    chats,
+    message_mentions,
+    message_reactions,
+    messages,
+    users,
+)
 
 
 class SqlTransaction:
@@ -169,7 +177,8 @@ class SqlTransaction:
 
     def delete_chat(self, chat: ChatId) -> None:
         # Explicit rather than by foreign-key cascade: the same on every database and connection.
-        self.conn.execute(messages.delete().where(messages.c.chat_id == chat))
+        for table in (message_reactions, message_mentions, messages):
+            self.conn.execute(table.delete().where(table.c.chat_id == chat))
         self.conn.execute(chat_members.delete().where(chat_members.c.chat_id == chat))
         self.conn.execute(chats.delete().where(chats.c.id == chat))
 
@@ -194,8 +203,16 @@ class SqlTransaction:
 
     # Messages
 
-    def insert_messages(self, sends: Sequence[Send]) -> list[Message | None]:
-        return self.sql.insert_messages(self.conn, sends)
+    def quotes(self, messages_: Collection[MessageId]) -> dict[MessageId, tuple[ChatId, Quote]]:
+        return history.quotes(self.conn, messages_)
+
+    def members_named(self, chat: ChatId, names: Collection[str]) -> dict[str, UserId]:
+        return history.members_named(self.conn, chat, names)
+
+    def insert_messages(self, sends: Sequence[NewMessage]) -> list[Message | None]:
+        sent = self.sql.insert_messages(self.conn, sends)
+        history.insert_mentions(self.conn, [m for m in sent if m is not None and m.mentions])
+        return sent
 
     def refusal(self, chat: ChatId, author: UserId) -> ChatdError:
         # Reads only: the reason a send's checks matched no row.
@@ -214,6 +231,26 @@ class SqlTransaction:
 
     def tombstone(self, message: MessageId, now: datetime) -> ChatId | None:
         return history.tombstone(self.conn, message, now)
+
+    def set_mentions(self, message: Message, mentions: tuple[UserId, ...]) -> Message:
+        return history.set_mentions(self.conn, message, mentions)
+
+    def find_message(self, message: MessageId) -> Message | None:
+        return history.find_message(self.conn, message)
+
+    def is_member(self, chat: ChatId, user: UserId) -> bool:
+        query = sa.select(sa.literal(1)).where(
+            chat_members.c.chat_id == chat, chat_members.c.user_id == user
+        )
+        return self.conn.execute(query).first() is not None
+
+    def set_reaction(
+        self, message: Message, emoji: str, user: UserId, now: datetime, *, on: bool
+    ) -> bool:
+        return reactions.set_reaction(self.conn, self.sql, message, emoji, user, now, on=on)
+
+    def reactions(self, message: MessageId) -> tuple[Reaction, ...]:
+        return history.reactions(self.conn, message)
 
     # Housekeeping
 

@@ -95,7 +95,7 @@ async def show_chat(
     info = await chats.access_chat(store, caller, chat_id)
     latest = await messages.history(store, caller, chat_id, SeqPage(limit=limit))
     out = render.chat_info(info)
-    out["messages"] = [render.message_v1(m) for m in latest]
+    out["messages"] = [render.message_v1(m, caller.id) for m in latest]
     out["before_seq"] = latest[0].seq if latest and latest[0].seq > 1 else None
     return render.json(out)
 

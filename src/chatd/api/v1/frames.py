@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
-from chatd.api.v1.schemas import ChatOut, MessageOut
+from chatd.api.v1.schemas import ChatOut, MessageOut, ReactionOut
 
 
 class Frame(BaseModel):
@@ -37,7 +37,8 @@ class MessageEvent(Frame):
 
 
 class MessageCreated(MessageEvent):
-    """A message was sent to one of the user's chats (through either API, or privately)."""
+    """A message was sent to one of the user's chats (through either API, or privately);
+    `message.mentions_me` says whether it mentions the user."""
 
     type: Literal["message.created"]
 
@@ -52,6 +53,20 @@ class MessageDeleted(MessageEvent):
     """A message was deleted; `message` is its tombstone (deleted: true, text: null)."""
 
     type: Literal["message.deleted"]
+
+
+class ReactionsRef(Frame):
+    id: int = Field(description="The message's id")
+    chat: int
+    reactions: list[ReactionOut] = Field(description="Its totals now; `me` is the user's")
+
+
+class MessageReactions(Frame):
+    """Someone put a reaction on a message of one of the user's chats, or took theirs off."""
+
+    type: Literal["message.reactions"]
+    pos: int = Field(description="The user's stream position: resume after it")
+    message: ReactionsRef
 
 
 class ChatEvent(Frame):
@@ -127,6 +142,7 @@ EVENTS: dict[str, type[Frame]] = {
     "message.created": MessageCreated,
     "message.edited": MessageEdited,
     "message.deleted": MessageDeleted,
+    "message.reactions": MessageReactions,
     "chat.created": ChatCreated,
     "chat.updated": ChatUpdated,
     "chat.deleted": ChatDeleted,

@@ -15,7 +15,7 @@ from chatd.api.idempotency import ReceiptDep
 from chatd.api.ratelimit import caller_id, limited
 from chatd.api.replies import replies
 from chatd.api.schemas import Id, openapi_body
-from chatd.api.v1.schemas import MessageOut, MessagePage, NewMessage
+from chatd.api.v1.schemas import MessageOut, MessagePage, MessageText, NewMessage
 from chatd.core import messages
 from chatd.core.models import Message, SeqPage
 
@@ -46,15 +46,17 @@ async def history(
         older = None
         newer = after_seq if after_seq is not None else max((before_seq or 1) - 1, 0)
     out = {
-        "messages": [render.message_v1(m) for m in found],
+        "messages": [render.message_v1(m, caller.id) for m in found],
         "before_seq": older,
         "after_seq": newer,
     }
     return render.json(out)
 
 
-TextBody = Annotated[NewMessage, json_body(NewMessage)]
-_TEXT_BODY = openapi_body(NewMessage, component=True)
+SendBody = Annotated[NewMessage, json_body(NewMessage)]
+_SEND_BODY = openapi_body(NewMessage, component=True)
+TextBody = Annotated[MessageText, json_body(MessageText)]
+_TEXT_BODY = openapi_body(MessageText, component=True)
 
 
 @router.post(
@@ -62,17 +64,25 @@ _TEXT_BODY = openapi_body(NewMessage, component=True)
     status_code=201,
     response_model=MessageOut,
     responses=error_responses(401, 403, 404, 429),
-    openapi_extra=_TEXT_BODY,
+    openapi_extra=_SEND_BODY,
     summary="Send a message to a chat",
+    description="`reply_to` answers a message of the same chat (else 400 `invalid_reply`); "
+    "`@username` in the text mentions that member of the chat.",
 )
 @limited("sends", by=caller_id)
-@replies(201, render.message_v1)
+@replies(201, render.message_v1, for_caller=True)
 async def send(
-    chat_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
+    chat_id: Id, caller: CallerDep, body: SendBody, request: Request, receipt: ReceiptDep
 ) -> Message:
     max_length = settings_of(request).max_text_length
     return await messages.send(
-        store_of(request), caller, chat_id, body.text, max_length=max_length, receipt=receipt
+        store_of(request),
+        caller,
+        chat_id,
+        body.text,
+        max_length=max_length,
+        reply_to=body.reply_to,
+        receipt=receipt,
     )
 
 
@@ -82,17 +92,24 @@ async def send(
     response_model=MessageOut,
     responses=error_responses(401, 403, 404, 429),
     summary="Send to a user in your private chat with them, created on first use",
-    description="`user_id` is another user than the caller (else 400 `invalid_user`).",
-    openapi_extra=_TEXT_BODY,
+    description="`user_id` is another user than the caller (else 400 `invalid_user`). "
+    "`reply_to` answers a message of that private chat (else 400 `invalid_reply`).",
+    openapi_extra=_SEND_BODY,
 )
 @limited("sends", by=caller_id)  # one budget with send(): a direct message is a send too
-@replies(201, render.message_v1)
+@replies(201, render.message_v1, for_caller=True)
 async def send_direct(
-    user_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
+    user_id: Id, caller: CallerDep, body: SendBody, request: Request, receipt: ReceiptDep
 ) -> Message:
     max_length = settings_of(request).max_text_length
     return await messages.send_direct(
-        store_of(request), caller, user_id, body.text, max_length=max_length, receipt=receipt
+        store_of(request),
+        caller,
+        user_id,
+        body.text,
+        max_length=max_length,
+        reply_to=body.reply_to,
+        receipt=receipt,
     )
 
 
@@ -102,8 +119,9 @@ async def send_direct(
     responses=error_responses(401, 403, 404, 409),
     openapi_extra=_TEXT_BODY,
     summary="Edit a message (its author)",
+    description="Its `@username` mentions are found again in the new text.",
 )
-@replies(200, render.message_v1)
+@replies(200, render.message_v1, for_caller=True)
 async def edit(
     message_id: Id, caller: CallerDep, body: TextBody, request: Request, receipt: ReceiptDep
 ) -> Message:

@@ -95,8 +95,14 @@ class ChatChange(Model):
     )
 
 
-class NewMessage(Model):
+class MessageText(Model):
     text: Text = Field(examples=["hello"])
+
+
+class NewMessage(MessageText):
+    reply_to: BodyId | None = Field(
+        default=None, description="The id of a message of the same chat that this one answers"
+    )
 
 
 class ReadMarker(Model):
@@ -129,6 +135,21 @@ class TokenOut(Model):
     user: AccountOut
 
 
+class QuoteOut(Model):
+    id: int
+    author: int
+    excerpt: str | None = Field(
+        description="The first 100 characters of its current text; null once it is deleted"
+    )
+    deleted: bool
+
+
+class ReactionOut(Model):
+    emoji: str = Field(examples=["👍"])
+    count: int
+    me: bool = Field(description="Whether the viewer is among those who reacted with it")
+
+
 class MessageOut(Model):
     id: int
     chat: int
@@ -138,6 +159,21 @@ class MessageOut(Model):
     created_at: str
     edited_at: str | None
     deleted: bool
+    reply_to: QuoteOut | None = Field(description="The message this one answers, as it is now")
+    reactions: list[ReactionOut] = Field(
+        description="In the order each emoji was first put on the message; [] when deleted"
+    )
+    mentions: list[int] = Field(
+        description="The ids of the chat members its `@username`s named when it was sent or "
+        "last edited, in order of first appearance"
+    )
+    mentions_me: bool = Field(description="Whether the viewer is among `mentions`")
+
+
+class ReactionsOut(Model):
+    id: int = Field(description="The message's id")
+    chat: int
+    reactions: list[ReactionOut]
 
 
 class MessagePreview(Model):
@@ -162,6 +198,9 @@ class ChatOut(Model):
     last_read_seq: int
     unread_count: int
     last_message: MessagePreview | None
+    mention_count: int = Field(
+        description="Unread messages (after `last_read_seq`, not deleted) that mention the viewer"
+    )
 
 
 class ChatList(Model):

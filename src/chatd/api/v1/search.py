@@ -64,7 +64,7 @@ async def search(
     )
     results = [
         {
-            "message": render.message_v1(result.message),
+            "message": render.message_v1(result.message, caller.id),
             "highlights": [{"start": h.start, "end": h.end} for h in result.highlights],
         }
         for result in found.found

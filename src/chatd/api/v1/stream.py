@@ -67,8 +67,12 @@ class Closing(Exception):
 def event_frame(event: StreamEvent) -> dict[str, Any]:
     """An event as the client receives it (docs/events/*.json has each type's schema)."""
     frame: dict[str, Any] = {"type": event.type, "pos": event.pos}
-    if event.message is not None:
-        frame["message"] = render.message_v1(event.message)
+    if event.type == events.MESSAGE_REACTIONS and event.message is not None:
+        message = event.message
+        reactions = render.reactions(message.reactions, event.viewer)
+        frame["message"] = {"id": message.id, "chat": message.chat, "reactions": reactions}
+    elif event.message is not None:
+        frame["message"] = render.message_v1(event.message, event.viewer)
     elif event.chat_info is not None:
         frame["chat"] = render.chat_info(event.chat_info)
     elif event.type == events.CHAT_READ:
