@@ -89,8 +89,10 @@ async def test_a_reply_quotes_the_message_and_the_quote_leads_back_to_it(
     person: Open, web_server: ServerProcess
 ) -> None:
     alice, alice_name, bob, bob_name = await alice_and_bob(person)
-    await create_chat(alice, unique("replies"), bob_name)
+    name = unique("replies")
+    await create_chat(alice, name, bob_name)
     chat = await open_chat_id(alice)
+    await chat_item(bob, name).click()
     await send(alice, "where do we meet?")
     for i in range(30):  # the original goes out of view
         await post(alice, web_server, f"/chats/{chat}/messages", {"text": f"later {i}"})
@@ -121,7 +123,9 @@ async def test_a_reply_quotes_the_message_and_the_quote_leads_back_to_it(
 
 async def test_reactions_count_for_both_and_a_click_takes_mine_back(person: Open) -> None:
     alice, _, bob, bob_name = await alice_and_bob(person)
-    await create_chat(alice, unique("reactions"), bob_name)
+    name = unique("reactions")
+    await create_chat(alice, name, bob_name)
+    await chat_item(bob, name).click()
     await send(alice, "lunch?")
     mine = message(bob, "lunch?")
     await mine.hover()
@@ -175,7 +179,9 @@ async def test_a_mention_is_suggested_marked_and_counted_in_the_chat_list(person
 
 async def test_typing_shows_on_the_other_side_and_goes(person: Open) -> None:
     alice, _, bob, bob_name = await alice_and_bob(person)
-    await create_chat(alice, unique("typing"), bob_name)
+    name = unique("typing")
+    await create_chat(alice, name, bob_name)
+    await chat_item(bob, name).click()
     await send(alice, "hello")
     await expect(message(bob, "hello")).to_be_visible()
     typing = alice.locator("#typing")
