@@ -209,9 +209,12 @@ async def test_the_online_dot_follows_the_other_person(person: Open) -> None:
     dot = item.get_by_role("img", name="online")
     await expect(dot).to_be_visible(timeout=LIVE)
     await alice.get_by_role("button", name="Details").click()
-    await expect(alice.locator("#member-list").get_by_role("img", name="online")).to_have_count(1)
+    member = alice.locator("#member-list li").filter(has_text=bob_name)
+    await expect(member.get_by_role("img", name="online")).to_be_visible()
 
     await bob.get_by_role("button", name="Log out").click()  # his only socket closes
     await expect(dot).to_have_count(0, timeout=15_000)  # after the grace of a few seconds
+    await expect(member.get_by_role("img", name="online")).to_have_count(0)
     await log_in(bob, bob_name)
     await expect(dot).to_be_visible(timeout=5_000)
+    await expect(member.get_by_role("img", name="online")).to_be_visible()

@@ -24,9 +24,11 @@ export class Loads {
     clearTimeout(this.readTimer);
   }
 
-  // `again`: known ones too, for who is online now (presence events are not replayed).
+  // Names, and whether each is online (a profile says so once a chat is shared). `again`:
+  // known ones too, for who is online now (presence events are not replayed).
   async namesFor(ids, again = false) {
-    const known = (id) => this.state.names.has(id) || this.asked.has(id);
+    const { names, online } = this.state;
+    const known = (id) => (names.has(id) && online.has(id)) || this.asked.has(id);
     const unknown = [...new Set(ids)].filter((id) => again || !known(id));
     const users = [];
     for (let i = 0; i < unknown.length; i += 100) {

@@ -220,7 +220,8 @@ function learn(s, users) {
 }
 
 function wantNames(s, ids) {
-  const unknown = [...new Set(ids)].filter((id) => !s.names.has(id));
+  // Whether one is online is learned with the name (GET /users), as soon as a chat is shared.
+  const unknown = [...new Set(ids)].filter((id) => !s.names.has(id) || !s.online.has(id));
   return unknown.length ? { ...s, effects: [...s.effects, { type: "names", ids: unknown }] } : s;
 }
 
