@@ -34,7 +34,8 @@ export class Composer {
     const input = $("composer-input");
     const chat = state.open && !state.open.draft && state.chats.get(state.open.id);
     const ids = chat ? chat.users : state.open && state.open.draft ? [state.open.user.id] : [];
-    const names = ids.filter((id) => id !== state.me.id && state.names.has(id)).map((id) => nameOf(state, id));
+    const others = ids.filter((id) => id !== state.me.id && state.names.has(id));
+    const names = others.map((id) => nameOf(state, id));
     const caret = input.selectionStart;
     this.at = caret === input.selectionEnd ? mentionAt(input.value, caret) : null;
     this.choices = this.at ? suggest(names, this.at.query) : [];
@@ -103,7 +104,8 @@ export class Composer {
     clearTimeout(this.expiry);
     if (state.typing.size) {
       const wait = Math.max(0, Math.min(...state.typing.values()) - now) + 50;
-      this.expiry = setTimeout(() => this.app.dispatch({ type: "typing.expire", now: Date.now() }), wait);
+      const expire = () => this.app.dispatch({ type: "typing.expire", now: Date.now() });
+      this.expiry = setTimeout(expire, wait);
     }
   }
 }

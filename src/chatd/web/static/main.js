@@ -109,14 +109,15 @@ const messageView = new MessageView({
   },
   discard: (op) => outbox.discard(op.key),
   reply: (message) => {
-    const excerpt = message.text.slice(0, 100);
-    dispatch({ type: "reply.start", reply: { chat: message.chat, id: message.id, author: message.author, excerpt } });
+    const { chat, id, author } = message;
+    dispatch({ type: "reply.start", reply: { chat, id, author, excerpt: message.text.slice(0, 100) } });
     $("composer-input").focus();
   },
   react: async (message, emoji) => {
     const path = `/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`;
     try {
-      dispatch({ type: "reactions", message: await app.api.request(reactionMethod(message, emoji), path) });
+      const totals = await app.api.request(reactionMethod(message, emoji), path);
+      dispatch({ type: "reactions", message: totals });
     } catch (err) {
       failed(err, "chat");
     }
@@ -337,7 +338,8 @@ function send() {
   toBottom = true;
   const open = state.open;
   const to = open.draft ? { user: open.user.id } : { chat: open.id };
-  const reply = !open.draft && state.reply && state.reply.chat === open.id ? { reply: state.reply.id } : {};
+  const replying = !open.draft && state.reply && state.reply.chat === open.id;
+  const reply = replying ? { reply: state.reply.id } : {};
   if (state.reply) dispatch({ type: "reply.stop" });
   outbox.add({ kind: "send", ...to, text, ...reply });
 }

@@ -135,7 +135,7 @@ export class MessageView {
       ? el("div", { class: tools ? "actions tools" : "actions" }, ...actions)
       : null;
     const quote = replyTo ? el("button", {
-      type: "button", class: "quote", "aria-label": `Reply to ${nameOf(state, replyTo.author)}: show it`,
+      type: "button", class: "quote", title: "Show the message this replies to",
       onclick: () => this.actions.show(open.id, replyTo.id),
     }, el("b", { text: nameOf(state, replyTo.author) }),
     replyTo.deleted || replyTo.excerpt == null ? " message deleted" : ` ${replyTo.excerpt}`) : null;
@@ -229,5 +229,6 @@ export function renderCounter(node, text, maxLength) {
 // The quote of the message a pending send replies to, as the server will show it.
 function quoted(state, id) {
   const m = state.open && state.open.messages.get(id);
-  return m ? { id, author: m.author, excerpt: m.deleted ? null : m.text.slice(0, 100), deleted: m.deleted } : null;
+  if (!m) return null;
+  return { id, author: m.author, excerpt: m.deleted ? null : m.text.slice(0, 100), deleted: m.deleted };
 }
