@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import {
-  PREVIEW_LENGTH, chatTitle, excerptOf, initialState, sortedChats, unreadTotal,
+  PREVIEW_LENGTH, chatTitle, excerptOf, initialState, reactionMethod, sortedChats, typers,
+  typingDue, typingLine, unreadTotal,
 } from "../../src/chatd/web/static/state.js";
 import { ME, chat, created, msg, run, session } from "./fixtures.mjs";
 
@@ -165,5 +166,89 @@ describe("deleting a message asks first", () => {
     assert.equal(s.asking, 1);
     assert.equal(run(s, { type: "delete.settled", id: 2 }).asking, 1, "another message's lapse");
     assert.equal(run(s, { type: "delete.settled", id: 1 }).asking, null);
+  });
+});
+
+describe("issue 18: replies, reactions, mentions, typing, presence", () => {
+  const frame = (f, now = 1000) => ({ type: "frame", frame: f, now });
+
+  test("typing shows for 6 s, until the typist's message comes, never my own", () => {
+    let s = session();
+    s = run(s, frame({ type: "typing", chat: 10, user: 2 }, 1000));
+    assert.equal(typingLine(s, 10, 1000), "bob is typing…");
+    assert.equal(typingLine(s, 11, 1000), "");
+    assert.deepEqual(typers(s, 10, 6999), [2]);
+    assert.deepEqual(typers(s, 10, 7000), []);
+    s = run(s, { type: "typing.expire", now: 7000 });
+    assert.equal(s.typing.size, 0);
+    s = run(s, frame({ type: "typing", chat: 10, user: 2 }, 8000), created(msg(1)));
+    assert.equal(typingLine(s, 10, 8001), "");
+    s = run(s, frame({ type: "typing", chat: 10, user: 1 }, 9000));
+    assert.equal(typingLine(s, 10, 9001), "");
+  });
+
+  test("typing and presence apply at once, even while a load holds frames", () => {
+    let s = run(session(), { type: "load.begin", kind: "chats" });
+    s = run(s, frame({ type: "typing", chat: 10, user: 2 }), frame({ type: "presence", user: 2, online: true }));
+    assert.equal(s.held.length, 0);
+    assert.equal(s.typing.size, 1);
+    assert.equal(s.online.get(2), true);
+  });
+
+  test("a typing signal goes at most once per 2 s per chat", () => {
+    assert.equal(typingDue(undefined, 5), true);
+    assert.equal(typingDue(1000, 2999), false);
+    assert.equal(typingDue(1000, 3000), true);
+  });
+
+  test("presence comes from profiles and events, the later one winning", () => {
+    let s = run(session(), { type: "names.learned", users: [{ id: 3, username: "carol", online: true }] });
+    assert.equal(s.online.get(3), true);
+    s = run(s, frame({ type: "presence", user: 3, online: false, last_seen_at: null }));
+    assert.equal(s.online.get(3), false);
+    s = run(s, { type: "names.learned", users: [{ id: 4, username: "dan", online: null }] });
+    assert.equal(s.online.has(4), false);
+  });
+
+  test("reaction totals replace the message's, from the stream or a reply", () => {
+    let s = session([msg(1, { reactions: [] })]);
+    const reactions = [{ emoji: "👍", count: 2, me: true }];
+    s = run(s, frame({ type: "message.reactions", pos: 5, message: { id: 1, chat: 10, reactions } }));
+    assert.deepEqual(s.open.messages.get(1).reactions, reactions);
+    assert.equal(reactionMethod(s.open.messages.get(1), "👍"), "DELETE");
+    assert.equal(reactionMethod(s.open.messages.get(1), "🎉"), "PUT");
+    s = run(s, { type: "reactions", message: { id: 1, chat: 10, reactions: [] } });
+    assert.deepEqual(s.open.messages.get(1).reactions, []);
+    assert.equal(reactionMethod(s.open.messages.get(1), "👍"), "PUT");
+  });
+
+  test("a message mentioning me counts in another chat, and reading it clears the count", () => {
+    let s = session();
+    s = run(s, created(msg(1, { chat: 11, mentions: [1], mentions_me: true })));
+    s = run(s, created(msg(2, { chat: 11, seq: 2 })));
+    assert.equal(s.chats.get(11).mention_count, 1);
+    s = run(s, { type: "read.updated", chat: 11, last_read_seq: 2 });
+    assert.equal(s.chats.get(11).mention_count, 0);
+    s = run(s, created(msg(3, { chat: 10, mentions: [1], mentions_me: true })));
+    assert.equal(s.chats.get(10).mention_count, 0); // open and seen
+  });
+
+  test("the target of a search result or a quote is set once per request", () => {
+    let s = session([msg(1)]);
+    s = run(s, { type: "target", id: 1 });
+    const first = s.open.target;
+    s = run(s, { type: "target", id: 1 });
+    assert.equal(s.open.target.id, 1);
+    assert.notEqual(s.open.target, first);
+  });
+
+  test("search results add up across pages and ask for the authors' names", () => {
+    const result = (id, author) => ({ message: msg(id, { author }), highlights: [] });
+    let s = run(session(), { type: "search.shown", q: "x", results: [result(1, 7)], next: "c" });
+    assert.deepEqual(s.effects, [{ type: "names", ids: [7] }]);
+    s = run(s, { type: "search.shown", q: "x", more: true, results: [result(2, 2)], next: null });
+    assert.deepEqual(s.search.results.map((r) => r.message.id), [1, 2]);
+    s = run(s, { type: "search.closed" });
+    assert.equal(s.search, null);
   });
 });

@@ -466,8 +466,11 @@ async def test_the_first_screen_is_small(web_server: ServerProcess) -> None:
             stored[path] = len(
                 (await http.get(path, headers={"Accept-Encoding": "identity"})).content
             )
-    assert sum(stored.values()) < 100_000, stored
-    assert sum(sent.values()) < 35_000, sent
+    # Issue 18 (search, replies, reactions, mentions, typing, online dots) took the client from
+    # 92 KB stored / 32 KB sent to 116 / 40: the limits moved with it, with a few KB to spare,
+    # so that the next feature has to argue for its bytes again.
+    assert sum(stored.values()) < 120_000, stored
+    assert sum(sent.values()) < 42_000, sent
 
 
 async def test_the_app_works_with_the_keyboard_alone(person: Open) -> None:

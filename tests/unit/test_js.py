@@ -1,6 +1,6 @@
-"""The web client's pure modules (state.js, timeline.js, outbox.js, rules.js) under node's own
-test runner (tests/js/*.test.mjs): no browser, no server, well under a second. node 18 or
-later."""
+"""The web client's pure modules (state.js, timeline.js, outbox.js, rules.js, marks.js) under
+node's own test runner (tests/js/*.test.mjs): no browser, no server, well under a second. node 18
+or later."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_the_client_cuts_previews_where_the_server_does() -> None:
     assert int(found.group(1)) == render.EXCERPT_LENGTH
 
 
-@pytest.mark.parametrize("module", ["state.js", "timeline.js", "outbox.js", "rules.js"])
+@pytest.mark.parametrize("module", ["state.js", "timeline.js", "outbox.js", "rules.js", "marks.js"])
 def test_the_pure_modules_touch_no_page_network_or_timer(module: str) -> None:
     source = (STATIC / module).read_text()
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("//"))

@@ -1,7 +1,7 @@
 // The chat list in the sidebar: one button per chat, newest activity first, with its excerpt
 // and unread count. Rebuilt from the state when the chats, names or the open chat change.
 
-import { $, el, focusWithin, show, when } from "./dom.js";
+import { $, dot, el, focusWithin, show, when } from "./dom.js";
 import { chatTitle, excerptOf, sortedChats } from "./state.js";
 
 export class ChatList {
@@ -12,7 +12,7 @@ export class ChatList {
 
   render(state) {
     const openId = state.open && !state.open.draft ? state.open.id : null;
-    const seen = { chats: state.chats, names: state.names, openId, me: state.me };
+    const seen = { chats: state.chats, names: state.names, openId, me: state.me, online: state.online };
     if (Object.keys(seen).every((k) => seen[k] === this.shown[k])) return;
     this.shown = seen;
     const list = $("chat-list");
@@ -22,6 +22,12 @@ export class ChatList {
         ? el("span", { class: "unread", text: String(chat.unread_count),
           "aria-label": `${chat.unread_count} unread` })
         : null;
+      const mentioned = chat.mention_count > 0
+        ? el("span", { class: "unread mentioned", text: "@",
+          "aria-label": `${chat.mention_count} mentioning you` })
+        : null;
+      // A private chat's other person: a dot when they are online.
+      const other = chat.is_private && chat.users.find((id) => id !== state.me.id);
       const button = el(
         "button",
         {
@@ -31,11 +37,11 @@ export class ChatList {
           "aria-current": openId === chat.id ? "true" : false,
           onclick: () => this.onOpen(chat.id),
         },
-        el("span", { class: "chat-name", text: chatTitle(state, chat) }),
+        el("span", { class: "chat-name" }, other ? dot(state, other) : null, chatTitle(state, chat)),
         el("time", { class: "chat-time", datetime: chat.last_message_at,
           text: when(chat.last_message_at) }),
         el("span", { class: "chat-excerpt", text: excerptOf(state, chat) }),
-        unread,
+        mentioned || unread ? el("span", { class: "badges" }, mentioned, unread) : null,
       );
       return el("li", {}, button);
     });

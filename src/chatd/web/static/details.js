@@ -1,7 +1,7 @@
 // The open chat's header and its details pane: title, members, and what the person may do to
 // the chat (rename, add and remove members, leave, delete).
 
-import { $, el, show } from "./dom.js";
+import { $, dot, el, show } from "./dom.js";
 import { chatTitle, isModerator, nameOf } from "./state.js";
 
 export class ChatDetails {
@@ -14,7 +14,7 @@ export class ChatDetails {
   render(state) {
     const open = state.open;
     const chat = open && !open.draft ? state.chats.get(open.id) : null;
-    const seen = { open, chat, names: state.names, me: state.me };
+    const seen = { open, chat, names: state.names, me: state.me, online: state.online };
     if (Object.keys(seen).every((k) => seen[k] === this.shown[k])) return;
     this.shown = seen;
     if (!open) return;
@@ -51,7 +51,7 @@ export class ChatDetails {
         })
         : null;
       const role = id === chat.owner ? " (owner)" : "";
-      return el("li", {}, el("span", { text: nameOf(state, id) + role }), remove, block);
+      return el("li", {}, el("span", {}, dot(state, id), nameOf(state, id) + role), remove, block);
     });
     $("member-list").replaceChildren(...members);
   }

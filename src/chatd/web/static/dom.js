@@ -27,6 +27,11 @@ export function say(node, text) {
   show(node, Boolean(text));
 }
 
+// A green dot: the user is online (state.online), or nothing.
+export function dot(state, id) {
+  return state.online.get(id) ? el("span", { class: "dot", role: "img", "aria-label": "online" }) : null;
+}
+
 export function when(iso) {
   const date = new Date(iso);
   const sameDay = date.toDateString() === new Date().toDateString();

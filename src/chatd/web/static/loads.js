@@ -24,8 +24,12 @@ export class Loads {
     clearTimeout(this.readTimer);
   }
 
-  async namesFor(ids) {
-    const unknown = [...new Set(ids)].filter((id) => !this.state.names.has(id) && !this.asked.has(id));
+  // Names, and whether each is online (a profile says so once a chat is shared). `again`:
+  // known ones too, for who is online now (presence events are not replayed).
+  async namesFor(ids, again = false) {
+    const { names, online } = this.state;
+    const known = (id) => (names.has(id) && online.has(id)) || this.asked.has(id);
+    const unknown = [...new Set(ids)].filter((id) => again || !known(id));
     const users = [];
     for (let i = 0; i < unknown.length; i += 100) {
       const query = unknown.slice(i, i + 100).map((id) => `id=${id}`).join("&");
@@ -35,9 +39,9 @@ export class Loads {
     return users;
   }
 
-  async learnNames(ids) {
+  async learnNames(ids, again = false) {
     try {
-      const users = await this.namesFor(ids);
+      const users = await this.namesFor(ids, again);
       if (users.length) this.app.dispatch({ type: "names.learned", users });
     } catch {
       // Shown as "user N" until a later event asks again.
@@ -122,6 +126,18 @@ export class Loads {
       dispatch({ type: "older.end", id: open.id });
       this.app.failed(err, "chat");
     }
+  }
+
+  // A chat opened at one of its messages (a search result, the original of a reply): older
+  // pages load until it is among them, and the view scrolls to it and marks it.
+  async showMessage(chatId, id) {
+    const here = () => this.state.open && !this.state.open.draft && this.state.open.id === chatId;
+    if (!here() || this.state.open.loading) await this.openChat(chatId);
+    for (let page = 0; page < 40 && here() && !this.state.open.messages.has(id); page += 1) {
+      if (this.state.open.beforeSeq == null) break;
+      await this.loadOlder();
+    }
+    if (here()) this.app.dispatch({ type: "target", id });
   }
 
   markRead() {

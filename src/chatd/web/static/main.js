@@ -5,7 +5,8 @@
 //   outbox.js       every write to a chat's history, in order, one queue per chat
 //   loads.js        the HTTP reads that fill the state; forms.js: the sidebar's and details' forms
 //   rules.js        what the server accepts, said before it is asked; errors as sentences, pure
-//   chatlist.js, details.js, messageview.js: draw the state
+//   marks.js        marked words of a text, "@name" completion, pure
+//   chatlist.js, details.js, messageview.js, composer.js, search.js: draw the state
 //   api.js, stream.js: the HTTP API and the WebSocket stream
 //
 // Here: one dispatch() that reduces, runs what the state asks for (effects) and draws; logging
@@ -13,6 +14,7 @@
 
 import { Api, ApiError, describe } from "./api.js";
 import { ChatList } from "./chatlist.js";
+import { Composer } from "./composer.js";
 import { ChatDetails } from "./details.js";
 import { $, newKey, say, show } from "./dom.js";
 import { Forms } from "./forms.js";
@@ -20,7 +22,8 @@ import { Loads } from "./loads.js";
 import { MessageView, renderCounter } from "./messageview.js";
 import { Outbox } from "./outbox.js";
 import { HINTS, USERNAME_MAX, passwordProblem } from "./rules.js";
-import { initialState, isModerator, reduce, unreadTotal } from "./state.js";
+import { Search } from "./search.js";
+import { initialState, isModerator, reactionMethod, reduce, unreadTotal } from "./state.js";
 import { Stream } from "./stream.js";
 import { tooLong } from "./timeline.js";
 
@@ -59,6 +62,8 @@ const app = {
 const loads = new Loads(app);
 const forms = new Forms(app, loads);
 const chatList = new ChatList((id) => loads.openChat(id));
+const search = new Search(app, (chat, id) => loads.showMessage(chat, id));
+const composer = new Composer(app, (chat) => stream && stream.send({ type: "typing", chat }));
 const details = new ChatDetails({
   removeMember: (chatId, userId) => forms.removeMember(chatId, userId),
   block: (username) => forms.setBlocked(username, true),
@@ -103,6 +108,21 @@ const messageView = new MessageView({
     input.focus();
   },
   discard: (op) => outbox.discard(op.key),
+  reply: (message) => {
+    const { chat, id, author } = message;
+    dispatch({ type: "reply.start", reply: { chat, id, author, excerpt: message.text.slice(0, 100) } });
+    $("composer-input").focus();
+  },
+  react: async (message, emoji) => {
+    const path = `/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`;
+    try {
+      const totals = await app.api.request(reactionMethod(message, emoji), path);
+      dispatch({ type: "reactions", message: totals });
+    } catch (err) {
+      failed(err, "chat");
+    }
+  },
+  show: (chat, id) => loads.showMessage(chat, id),
 });
 
 function dispatch(action) {
@@ -131,6 +151,8 @@ function render() {
   chatList.render(state);
   details.render(state);
   messageView.render(state, { toBottom });
+  search.render(state);
+  composer.render(state);
   toBottom = false;
   for (const where of ["sidebar", "chat", "details"]) {
     say($(`${where}-error`), state.errors[where]?.text);
@@ -228,10 +250,11 @@ async function start(token) {
   stream = new Stream(token, {
     ready: (_pos, resumed) => {
       if (first || !resumed || state.reloadFailed) loads.reload();
+      if (!first) loads.learnNames([...state.names.keys()], true); // who is online now
       first = false;
       outbox.resume(); // the server answers again: what waited goes now
     },
-    event: (frame) => dispatch({ type: "frame", frame }),
+    event: (frame) => dispatch({ type: "frame", frame, now: Date.now() }),
     resync: () => loads.reload(),
     status: (status) => dispatch({ type: "connection", status }),
     stopped: (code) => stopped(code),
@@ -286,7 +309,7 @@ function transport(op) {
   const { api } = app;
   if (op.kind === "send") {
     const path = op.user ? `/direct/${op.user}/messages` : `/chats/${op.chat}/messages`;
-    return api.post(path, { text: op.text }, op.key);
+    return api.post(path, op.reply ? { text: op.text, reply_to: op.reply } : { text: op.text }, op.key);
   }
   if (op.kind === "edit") return api.patch(`/messages/${op.message}`, { text: op.text }, op.key);
   return api.request("DELETE", `/messages/${op.message}`, { idempotencyKey: op.key });
@@ -311,10 +334,14 @@ function send() {
   if (refused) return;
   input.value = "";
   composerChanged();
+  composer.suggest();
   toBottom = true;
   const open = state.open;
   const to = open.draft ? { user: open.user.id } : { chat: open.id };
-  outbox.add({ kind: "send", ...to, text });
+  const replying = !open.draft && state.reply && state.reply.chat === open.id;
+  const reply = replying ? { reply: state.reply.id } : {};
+  if (state.reply) dispatch({ type: "reply.stop" });
+  outbox.add({ kind: "send", ...to, text, ...reply });
 }
 
 function composerChanged() {
@@ -341,9 +368,15 @@ function wire() {
   on("logout-button", "click", logOut);
   on("back-button", "click", () => dispatch({ type: "chat.closed" }));
   on("composer", "submit", send);
-  on("composer-input", "input", composerChanged);
+  on("composer-input", "input", () => {
+    composerChanged();
+    composer.typed();
+  });
+  on("composer-input", "click", () => composer.suggest());
+  on("reply-cancel", "click", () => dispatch({ type: "reply.stop" }));
   on("composer-input", "keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    if (event.isComposing || composer.key(event)) return;
+    if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
       send();
     }
@@ -354,6 +387,7 @@ function wire() {
   });
   on("new-below", "click", () => messageView.toEnd());
   forms.wire(on);
+  search.wire(on);
   window.addEventListener("online", () => outbox && outbox.resume());
   document.addEventListener("visibilitychange", () => {
     dispatch({ type: "visibility", visible: !document.hidden });

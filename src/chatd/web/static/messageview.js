@@ -3,12 +3,18 @@
 // What to show comes from timeline.js; this module only turns it into elements.
 
 import { $, el, focusWithin, say, show, when } from "./dom.js";
+import { mentionRanges, segments } from "./marks.js";
 import { nameOf } from "./state.js";
 import { lengthCheck, newestSeq, timeline, tooLong } from "./timeline.js";
 
+// The reactions a message offers on hover, beside those it already has: one code point each,
+// so each is one grapheme however the server counts.
+const QUICK = ["👍", "🎉", "😂", "😮"];
+
 export class MessageView {
   // actions: { edit(message), remove(message), editInput(text), save(message, text),
-  //            cancel(), retype(op), discard(op) }
+  //            cancel(), retype(op), discard(op), reply(message), react(message, emoji),
+  //            show(chat, id) }
   constructor(actions) {
     this.actions = actions;
     this.shown = {};
@@ -62,6 +68,12 @@ export class MessageView {
       if (!this.failed.has(key)) node.scrollIntoView({ block: "nearest" });
     }
     this.failed = new Set(failed.map((node) => node.dataset.pending || node.dataset.message));
+    const target = open.target;
+    const node = target && target !== this.aimed && list.querySelector(`[data-message="${target.id}"]`);
+    if (node) {
+      node.scrollIntoView({ block: "center" });
+      this.aimed = target; // once: the person may scroll away from it
+    }
   }
 
   atBottom() {
@@ -82,6 +94,7 @@ export class MessageView {
 
   item(state, item) {
     const { op } = item;
+    const open = state.open;
     const failed = op && op.status === "failed";
     const classes = ["message", item.own ? "own" : "", op ? "pending" : "", failed ? "failed" : ""];
     const attrs = { class: classes.filter(Boolean).join(" ") };
@@ -93,9 +106,13 @@ export class MessageView {
       attrs["data-message"] = String(message.id);
       author = nameOf(state, message.author);
       time = el("time", { datetime: message.created_at, text: when(message.created_at) });
+      const names = (message.mentions || []).map((id) => nameOf(state, id));
       body = message.deleted
         ? el("p", { class: "text deleted", text: "message deleted" })
-        : el("p", { class: "text", text: item.text });
+        : el("p", { class: "text" }, ...segments(item.text, mentionRanges(item.text, names))
+          .map((p) => (p.mark ? el("mark", { class: "mention", text: p.text }) : p.text)));
+      if (message.mentions_me) attrs.class += " mentions-me";
+      if (open.target && open.target.id === message.id) attrs.class += " marked";
       if (item.editing) body = this.editor(state, message);
       if (message.edited_at && !message.deleted) {
         time = [time, el("span", { class: "edited", text: "(edited)" })];
@@ -104,10 +121,11 @@ export class MessageView {
       attrs["data-pending"] = item.key;
       body = el("p", { class: "text", text: item.text });
     }
+    const replyTo = item.message ? item.message.reply_to : op && op.reply && quoted(state, op.reply);
     const status = item.status ? el("span", { class: "status", text: item.status }) : null;
     const meta = el("div", { class: "meta" }, el("span", { class: "author", text: author }),
       ...(Array.isArray(time) ? time : [time]), status);
-    const actions = this.buttons(item);
+    const actions = this.buttons(item, state.blocked);
     // A failed operation's Edit and Discard always show; a message's own Edit and Delete only on
     // hover or focus (app.css), so the message is a tab stop that shows them.
     const tools = actions.length && !failed;
@@ -116,10 +134,21 @@ export class MessageView {
     const row = actions.length
       ? el("div", { class: tools ? "actions tools" : "actions" }, ...actions)
       : null;
-    return el("li", attrs, meta, body, row);
+    const quote = replyTo ? el("button", {
+      type: "button", class: "quote", title: "Show the message this replies to",
+      onclick: () => this.actions.show(open.id, replyTo.id),
+    }, el("b", { text: nameOf(state, replyTo.author) }),
+    replyTo.deleted || replyTo.excerpt == null ? " message deleted" : ` ${replyTo.excerpt}`) : null;
+    const reactions = item.message && !item.message.deleted && item.message.reactions?.length
+      ? el("div", { class: "reactions" }, ...item.message.reactions.map((r) => el("button", {
+        type: "button", class: "chip", "aria-pressed": String(r.me), text: `${r.emoji} ${r.count}`,
+        disabled: state.blocked, onclick: () => this.actions.react(item.message, r.emoji),
+      })))
+      : null;
+    return el("li", attrs, meta, quote, body, reactions, row);
   }
 
-  buttons(item) {
+  buttons(item, blocked) {
     const { op, message } = item;
     const button = (text, label, onclick, action = null) => el("button", {
       type: "button", class: "link", text, "aria-label": label, "data-action": action, onclick,
@@ -132,7 +161,7 @@ export class MessageView {
       return actions;
     }
     if (item.kind !== "message") return actions;
-    const { edit, remove } = this.actions;
+    const { edit, remove, reply, react } = this.actions;
     if (item.canEdit) {
       actions.push(button("Edit", "Edit message", () => edit(message, item.text), "edit"));
     }
@@ -141,6 +170,11 @@ export class MessageView {
         ? ["Click again to delete", "Click again to delete message"]
         : ["Delete", "Delete message"];
       actions.push(button(text, label, () => remove(message), "delete"));
+    }
+    // After Edit and Delete: one Tab from the message reaches Edit, as before.
+    if (!message.deleted && !blocked) {
+      actions.push(button("Reply", "Reply", () => reply(message), "reply"));
+      for (const e of QUICK) actions.push(button(e, `React ${e}`, () => react(message, e), `react${e}`));
     }
     return actions;
   }
@@ -190,4 +224,11 @@ export function renderCounter(node, text, maxLength) {
   node.textContent = check.show ? check.label : "";
   node.classList.toggle("over", check.over);
   show(node, check.show);
+}
+
+// The quote of the message a pending send replies to, as the server will show it.
+function quoted(state, id) {
+  const m = state.open && state.open.messages.get(id);
+  if (!m) return null;
+  return { id, author: m.author, excerpt: m.deleted ? null : m.text.slice(0, 100), deleted: m.deleted };
 }

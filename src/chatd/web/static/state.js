@@ -14,6 +14,8 @@
 
 // The server's EXCERPT_LENGTH (src/chatd/api/render.py): tests/unit/test_js.py checks they match.
 export const PREVIEW_LENGTH = 200;
+export const TYPING_SHOW_MS = 6000; // how long "bob is typing…" shows after his last signal
+export const TYPING_SEND_MS = 2000; // the server drops a second signal sooner (per chat)
 
 export function initialState(ticket = 0) {
   return {
@@ -38,6 +40,10 @@ export function initialState(ticket = 0) {
     visible: true, // the page is seen: the open chat's messages are read as they arrive
     asking: null, // id of the message whose Delete asks for a second click
     restore: null, // id of the chat to reopen once the chat list is loaded (after a reload)
+    search: null, // { q, results, next }: the sidebar shows what a search found
+    reply: null, // { chat, id, author, excerpt }: what the composer's message replies to
+    typing: new Map(), // "chat user" -> until when (ms) the user shows as typing there
+    online: new Map(), // user id -> true | false, from GET /users and presence events
     effects: [],
   };
 }
@@ -102,7 +108,9 @@ function readWhileOpen(s) {
   const open = s.open;
   if (!open || open.draft || !s.visible) return s;
   const chat = s.chats.get(open.id);
-  return chat && chat.unread_count ? setChat(s, { ...chat, unread_count: 0 }) : s;
+  return chat && (chat.unread_count || chat.mention_count)
+    ? setChat(s, { ...chat, unread_count: 0, mention_count: 0 })
+    : s;
 }
 
 const HANDLERS = {
@@ -141,7 +149,24 @@ const HANDLERS = {
     return { ...s, ticket, current: { ...s.current, [a.kind]: ticket }, loads: [...s.loads, ticket] };
   },
   "load.end": loadEnd,
-  frame: (s, a) => (s.loads.length ? { ...s, held: [...s.held, a.frame] } : applyFrame(s, a.frame)),
+  // Typing and presence are not in the change log: nothing a load shows is newer, no wait.
+  frame: (s, a) => {
+    const ephemeral = EPHEMERAL[a.frame.type];
+    if (ephemeral) return ephemeral(s, a.frame, a.now);
+    return s.loads.length ? { ...s, held: [...s.held, a.frame] } : applyFrame(s, a.frame);
+  },
+  "typing.expire": (s, a) => ({ ...s, typing: new Map([...s.typing].filter(([, t]) => t > a.now)) }),
+  "search.shown": (s, a) => {
+    const results = a.more && s.search ? [...s.search.results, ...a.results] : a.results;
+    const search = { q: a.q, results, next: a.next, error: a.error || null };
+    return wantNames({ ...s, search }, a.results.map((r) => r.message.author));
+  },
+  "search.closed": (s) => ({ ...s, search: null }),
+  // The message to scroll to and mark (a search result, a quoted reply): once per object.
+  target: (s, a) => (s.open && !s.open.draft ? { ...s, open: { ...s.open, target: { id: a.id } } } : s),
+  "reply.start": (s, a) => ({ ...s, reply: a.reply }),
+  "reply.stop": (s) => ({ ...s, reply: null }),
+  reactions: (s, a) => reactionsChanged(s, a.message),
   "chat.changed": (s, a) => chatChanged(s, a.chat),
   "chat.gone": (s, a) => chatGone(s, a.id, a.how),
   "chat.opening": (s, a) => {
@@ -173,7 +198,10 @@ const HANDLERS = {
     const chat = s.chats.get(a.chat);
     if (!chat) return s;
     const last_read_seq = Math.max(chat.last_read_seq, a.last_read_seq);
-    return setChat(s, { ...chat, last_read_seq, unread_count: unread(chat.last_seq, last_read_seq) });
+    const mention_count = last_read_seq >= chat.last_seq ? 0 : chat.mention_count;
+    return setChat(s, {
+      ...chat, last_read_seq, unread_count: unread(chat.last_seq, last_read_seq), mention_count,
+    });
   },
   "edit.start": (s, a) => ({ ...s, editing: { id: a.id, text: a.text } }),
   "edit.input": (s, a) => (s.editing ? { ...s, editing: { ...s.editing, text: a.text } } : s),
@@ -183,18 +211,51 @@ const HANDLERS = {
 
 function learn(s, users) {
   const names = new Map(s.names);
-  for (const user of users) names.set(user.id, user.username);
-  return { ...s, names };
+  const online = new Map(s.online);
+  for (const user of users) {
+    names.set(user.id, user.username);
+    if (typeof user.online === "boolean") online.set(user.id, user.online);
+  }
+  return { ...s, names, online };
 }
 
 function wantNames(s, ids) {
-  const unknown = [...new Set(ids)].filter((id) => !s.names.has(id));
+  // Whether one is online is learned with the name (GET /users), as soon as a chat is shared.
+  const unknown = [...new Set(ids)].filter((id) => !s.names.has(id) || !s.online.has(id));
   return unknown.length ? { ...s, effects: [...s.effects, { type: "names", ids: unknown }] } : s;
 }
 
 function unread(lastSeq, lastReadSeq) {
   // The server counts unread as last_seq - last_read_seq: so does the client, after any change.
   return Math.max(0, lastSeq - lastReadSeq);
+}
+
+// Who types in `chat` at `now` (not me: the server does not send my own).
+export function typers(s, chat, now) {
+  const ids = [];
+  for (const [key, until] of s.typing) {
+    const [c, user] = key.split(" ").map(Number);
+    if (c === chat && until > now && (!s.me || user !== s.me.id)) ids.push(user);
+  }
+  return ids;
+}
+
+export function typingLine(s, chat, now) {
+  const names = typers(s, chat, now).map((id) => nameOf(s, id));
+  if (!names.length) return "";
+  if (names.length > 2) return `${names.length} people are typing…`;
+  return `${names.join(" and ")} ${names.length > 1 ? "are" : "is"} typing…`;
+}
+
+// May a typing signal go now, the last one for the chat having gone at `last` (ms)?
+export function typingDue(last, now) {
+  return last === undefined || now - last >= TYPING_SEND_MS;
+}
+
+// A click on a reaction takes mine back if it is there, else puts it on.
+export function reactionMethod(message, emoji) {
+  const mine = (message.reactions || []).some((r) => r.emoji === emoji && r.me);
+  return mine ? "DELETE" : "PUT";
 }
 
 function setChat(s, chat) {
@@ -290,6 +351,8 @@ function applyFrame(s, frame) {
     case "member.removed":
     case "chat.deleted":
       return chatGone(s, frame.chat.id, frame.type === "chat.deleted" ? "deleted" : "removed");
+    case "message.reactions":
+      return reactionsChanged(s, frame.message);
     case "chat.read":
       return HANDLERS["read.updated"](s, {
         chat: frame.chat.id,
@@ -311,12 +374,20 @@ function messageArrived(s, message, created) {
   } else if (message.seq > chat.last_seq) {
     const mine = s.me && message.author === s.me.id; // sending reads
     const last_read_seq = mine ? message.seq : chat.last_read_seq;
+    const mention_count = (chat.mention_count || 0) + (message.mentions_me && !mine ? 1 : 0);
     next = setChat(next, {
       ...chat, last_seq: message.seq, last_message_at: message.created_at,
       last_message: preview(message), last_read_seq, unread_count: unread(message.seq, last_read_seq),
+      mention_count,
     });
   } else if (chat.last_message && chat.last_message.id === message.id) {
     next = setChat(next, { ...chat, last_message: preview(message) });
+  }
+  const typed = `${message.chat} ${message.author}`;
+  if (created && next.typing.has(typed)) {
+    const typing = new Map(next.typing);
+    typing.delete(typed); // the message he typed has come: he is no longer typing it
+    next = { ...next, typing };
   }
   const open = s.open;
   if (open && !open.draft && open.id === message.chat) {
@@ -339,6 +410,22 @@ function echo(s, message, created) {
       (o.chat === message.chat || o.chat === undefined) && !s.echoes.has(o.key),
   );
   return op ? { ...s, echoes: new Map(s.echoes).set(op.key, message.id) } : s;
+}
+
+const EPHEMERAL = {
+  typing: (s, f, now) => ({
+    ...s, typing: new Map(s.typing).set(`${f.chat} ${f.user}`, now + TYPING_SHOW_MS),
+  }),
+  presence: (s, f) => ({ ...s, online: new Map(s.online).set(f.user, f.online) }),
+};
+
+// New totals of a message's reactions (the stream's event, or the reply to my PUT or DELETE).
+function reactionsChanged(s, m) {
+  const open = s.open;
+  const known = open && !open.draft && open.id === m.chat && open.messages.get(m.id);
+  if (!known) return s;
+  const messages = new Map(open.messages).set(m.id, { ...known, reactions: m.reactions });
+  return { ...s, open: { ...open, messages } };
 }
 
 function chatChanged(s, chat) {

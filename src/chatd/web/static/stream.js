@@ -17,6 +17,7 @@ export class Stream {
     this.timer = null;
     this.pinger = null;
     this.pingSent = 0; // when the unanswered ping went out, or 0
+    this.live = false; // authenticated: the server reads what is sent
     // The browser knows before the socket does: a connection whose network went away may stay
     // "open" for a long time, so it is dropped at once, and picked up again when back online.
     this.onOnline = () => this.reconnectNow();
@@ -74,6 +75,7 @@ export class Stream {
           socket.send('{"type":"ping"}');
         }
       }, PING_EVERY_MS);
+      this.live = true;
       this.handlers.ready(frame.pos, resumed);
       return;
     }
@@ -91,6 +93,7 @@ export class Stream {
     if (socket !== this.socket) return;
     clearInterval(this.pinger);
     this.socket = null;
+    this.live = false;
     if (this.closed) return;
     if (code === 4001 || code === 4003) {
       this.closed = true;
@@ -101,6 +104,12 @@ export class Stream {
     const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
     this.attempt += 1;
     this.timer = setTimeout(() => this.connect(), delay * (0.75 + Math.random() / 2));
+  }
+
+  // A frame for the server (typing): dropped while not live, as the server drops a late one.
+  send(frame) {
+    const socket = this.live && this.socket;
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
   drop() {
