@@ -59,7 +59,7 @@ def save_pos(state: Path, pos: int) -> None:
     partial.replace(state)  # atomic: a crash leaves the old position or the new one
 
 
-async def follow(server: str, token: str, state: Path) -> int:
+async def follow(server: str, token: str, state: Path, typing: int | None = None) -> int:
     url = server.replace("http", "ws", 1) + "/api/v1/ws"
     backoff = 1.0
     while True:
@@ -77,6 +77,8 @@ async def follow(server: str, token: str, state: Path) -> int:
                         print(json.dumps({"status": "ready", "pos": frame["pos"]}), flush=True)
                         if pos is None:
                             save_pos(state, frame["pos"])
+                        if typing is not None:  # others in the chat see "... is typing"
+                            await connection.send(json.dumps({"type": "typing", "chat": typing}))
                         continue
                     if frame["type"] == "resync_required":
                         print(json.dumps({"status": "resync_required"}), flush=True)
@@ -101,12 +103,13 @@ def main() -> int:
     parser.add_argument("--server", default="http://localhost:9000")
     parser.add_argument("--username", required=True)
     parser.add_argument("--state", type=Path, help="where the last position is kept")
+    parser.add_argument("--typing", type=int, metavar="CHAT", help="say you are typing in CHAT")
     args = parser.parse_args()
     password = os.environ.get("CHATD_PASSWORD") or getpass.getpass()
     state = args.state or Path.home() / f".chatd-stream-{args.username}"
     token = log_in(args.server, args.username, password)
     try:
-        return asyncio.run(follow(args.server, token, state))
+        return asyncio.run(follow(args.server, token, state, args.typing))
     except KeyboardInterrupt:
         return 0
 

@@ -110,6 +110,7 @@ def run_examples(markdown: str, server: ServerProcess, workdir: Path) -> Outcome
         assert shutil.which(tool), f"the README's examples need {tool} on PATH"
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / ".venv").symlink_to(VENV)  # so `.venv/bin/chatd` works as in a checkout
+    (workdir / "examples").symlink_to(README.parent / "examples")
     script = bash_script(shell_blocks(markdown), f"127.0.0.1:{server.port}")
     env = {
         **os.environ,

@@ -16,6 +16,7 @@ audience.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Protocol
 
 from chatd import metrics
@@ -45,12 +46,32 @@ class UserBlocked(Exception):
 class Session:
     # An idle socket keeps its session for hours: no deque, no Event (each holds a ~600-byte
     # deque block), only a list and a future while waiting.
-    __slots__ = ("_hub", "_outbox", "_queue", "_store", "_waiting", "audience", "checked", "live")
+    __slots__ = (
+        "_chats",
+        "_hub",
+        "_outbox",
+        "_queue",
+        "_store",
+        "_waiting",
+        "audience",
+        "checked",
+        "live",
+    )
 
     def __init__(
-        self, store: Store, hub: Hub, user: int, moderator: bool, after: int, outbox: Outbox
+        self,
+        store: Store,
+        hub: Hub,
+        user: int,
+        moderator: bool,
+        after: int,
+        outbox: Outbox,
+        chats: Collection[int] | None = None,
     ) -> None:
-        self.audience = stream.Audience(user, moderator, ())
+        # The user's chats as read before `ready`: a typing frame sent right after it is
+        # checked against them (the first catch-up takes them instead of reading them again).
+        self.audience = stream.Audience(user, moderator, chats or ())
+        self._chats: Collection[int] | None = chats
         self.checked = after  # every change up to here was looked at (and sent if it was ours)
         self.live = False
         self._store = store
@@ -72,7 +93,10 @@ class Session:
     async def _catch_up(self) -> None:
         user = self.audience.user
         # A moderator's too: they hear every chat, but typing and presence of their own only.
-        chats = await self._store.user_chat_ids(user)
+        chats = self._chats
+        if chats is None:
+            chats = await self._store.user_chat_ids(user)
+        self._chats = None
         self.audience = stream.Audience(user, self.audience.moderator, chats)
         # Topics before the first read: a change after it is hinted, not only swept.
         await self._hub.follow(self)

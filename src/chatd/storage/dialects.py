@@ -196,6 +196,14 @@ class SqliteDialect(Dialect):
         source = _fts.join(messages, messages.c.id == _fts.c.rowid)
         return TextSearch(source, match, _fts.c.rowid, _fts.c.rowid.desc())
 
+    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+        # SQLite's LIKE ignores case for ASCII letters only: a word with another letter (any
+        # Cyrillic one) is left to chatd's match, or "Привет" would not hold "привет".
+        ascii_words = [word for word in words if word.isascii()]
+        if not ascii_words:
+            return None
+        return sa.and_(*(messages.c.text.like(f"%{word}%") for word in ascii_words))
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"

@@ -208,8 +208,9 @@ async def _stream(
         await outbox.resync(exc.pos)
         start = exc.pos
     metrics.stream_started(requested, resynced=start != requested)
+    chats = await store.user_chat_ids(caller.id)  # before `ready`: what the client may type in
     await outbox.frame({"type": "ready", "pos": start, "user": caller.id})
-    session = Session(store, hub, caller.id, caller.is_moderator, start, outbox)
+    session = Session(store, hub, caller.id, caller.is_moderator, start, outbox, chats)
     presence = websocket.app.state.presence
     presence.opened(caller.id)  # realtime/presence.py: online while a stream is open
     # Two tasks a socket: this one listens, the session's sends. When the session ends it
