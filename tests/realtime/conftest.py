@@ -58,6 +58,20 @@ def serving(
         process.kill()
 
 
+def server_pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
+    """Two servers on one database; neither left running if the second does not start."""
+    env = {**STREAM_SETTINGS, **settings}
+    servers: list[ServerProcess] = []
+    try:
+        for i in (1, 2):
+            servers.append(ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start())
+    except BaseException:
+        for server in servers:
+            server.kill()
+        raise
+    return servers
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
     with serving(request.param, tmp_path, request) as process:

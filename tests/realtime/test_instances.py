@@ -16,7 +16,7 @@ import pytest
 
 from tests.api.v1_helpers import create_chat, send, sign_up_many
 from tests.e2e.server import CHATD, ServerProcess
-from tests.realtime.conftest import STREAM_SETTINGS, new_database
+from tests.realtime.conftest import STREAM_SETTINGS, new_database, server_pair
 from tests.realtime.streams import Stream
 from tests.redisserver import RedisServer
 
@@ -30,13 +30,6 @@ def redis_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
-    env = {**STREAM_SETTINGS, **settings}
-    return [
-        ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start() for i in (1, 2)
-    ]
 
 
 async def _across(
@@ -64,7 +57,7 @@ def pg_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def test_postgres_broker_carries_changes_between_instances(
     pg_database: str, tmp_path: Path
 ) -> None:
-    servers = _pair(pg_database, tmp_path, CHATD_BROKER_URL="postgres://")
+    servers = server_pair(pg_database, tmp_path, CHATD_BROKER_URL="postgres://")
     try:
         await _across(servers[0], servers[1], within=1.0)  # the sweep is 30 s here
         await _across(servers[1], servers[0], within=1.0, names="ba")
@@ -78,7 +71,7 @@ async def test_redis_broker_carries_changes_between_instances(
     database: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = new_database(database, tmp_path, request)
-    servers = _pair(url, tmp_path, CHATD_BROKER_URL=redis_url)
+    servers = server_pair(url, tmp_path, CHATD_BROKER_URL=redis_url)
     try:
         await _across(servers[0], servers[1], within=1.0)
     finally:
@@ -91,7 +84,7 @@ async def test_without_a_broker_between_instances_the_sweep_still_delivers(
 ) -> None:
     # memory:// hints stay in their process: only the sweep finds what the other one logged.
     url = new_database("sqlite", tmp_path, request)
-    servers = _pair(url, tmp_path, CHATD_STREAM_SWEEP_SECONDS="0.5")
+    servers = server_pair(url, tmp_path, CHATD_STREAM_SWEEP_SECONDS="0.5")
     try:
         await _across(servers[0], servers[1], within=2.0)
     finally:
@@ -166,7 +159,7 @@ async def test_a_resume_across_a_removal_and_a_re_adding_stays_live_across_insta
     broker: str, pg_database: str, redis_url: str, tmp_path: Path
 ) -> None:
     url = "postgres://" if broker == "postgres" else redis_url
-    servers = _pair(pg_database, tmp_path, CHATD_BROKER_URL=url)
+    servers = server_pair(pg_database, tmp_path, CHATD_BROKER_URL=url)
     try:
         await _resumed_across_a_re_adding(servers[1], servers[0])
     finally:

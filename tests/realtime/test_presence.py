@@ -16,7 +16,7 @@ import pytest
 
 from tests.api.v1_helpers import User, create_chat, ok, sign_up_many
 from tests.e2e.server import ServerProcess
-from tests.realtime.conftest import STREAM_SETTINGS, new_database, serving
+from tests.realtime.conftest import new_database, server_pair, serving
 from tests.realtime.streams import Stream, promote
 from tests.realtime.test_instances import redis_url  # noqa: F401 (a fixture)
 from tests.realtime.test_typing import live
@@ -115,27 +115,13 @@ async def test_a_reconnection_within_the_grace_is_not_seen_and_staying_away_is_o
         await bobs.close()
 
 
-def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
-    """Two servers on one database; neither left running if the second does not start."""
-    env = {**STREAM_SETTINGS, **SETTINGS, **settings}
-    servers: list[ServerProcess] = []
-    try:
-        for i in (1, 2):
-            servers.append(ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start())
-    except BaseException:
-        for server in servers:
-            server.kill()
-        raise
-    return servers
-
-
 @pytest.mark.parametrize("broker", ["postgres", "redis"])
 async def test_presence_crosses_instances_and_a_killed_instance_expires(
     broker: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = new_database("postgresql", tmp_path, request)
     broker_url = "postgres://" if broker == "postgres" else request.getfixturevalue("redis_url")
-    one, two = _pair(url, tmp_path, CHATD_BROKER_URL=broker_url)
+    one, two = server_pair(url, tmp_path, **SETTINGS, CHATD_BROKER_URL=broker_url)
     try:
         async with httpx.AsyncClient(base_url=one.url, timeout=10) as http:
             alice, bob, carol = await sign_up_many(http, "alice", "bob", "carol")

@@ -16,7 +16,7 @@ import pytest
 
 from tests.api.v1_helpers import User, create_chat, send, sign_up_many
 from tests.e2e.server import ServerProcess
-from tests.realtime.conftest import STREAM_SETTINGS, new_database
+from tests.realtime.conftest import new_database, server_pair
 from tests.realtime.streams import Stream, check_frame, promote
 from tests.realtime.test_instances import redis_url  # noqa: F401 (a fixture)
 
@@ -147,27 +147,13 @@ async def test_a_malformed_typing_frame_closes_with_a_protocol_error(
         assert code == 4002, frame
 
 
-def _pair(database_url: str, tmp_path: Path, **settings: str) -> list[ServerProcess]:
-    """Two servers on one database; neither left running if the second does not start."""
-    env = {**STREAM_SETTINGS, **settings}
-    servers: list[ServerProcess] = []
-    try:
-        for i in (1, 2):
-            servers.append(ServerProcess(database_url, tmp_path / f"server-{i}.log", **env).start())
-    except BaseException:
-        for server in servers:
-            server.kill()
-        raise
-    return servers
-
-
 @pytest.mark.parametrize("broker", ["postgres", "redis"])
 async def test_typing_reaches_members_on_another_instance(
     broker: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = new_database("postgresql", tmp_path, request)
     broker_url = "postgres://" if broker == "postgres" else request.getfixturevalue("redis_url")
-    one, two = _pair(url, tmp_path, CHATD_BROKER_URL=broker_url)
+    one, two = server_pair(url, tmp_path, CHATD_BROKER_URL=broker_url)
     try:
         async with httpx.AsyncClient(base_url=one.url, timeout=10) as http:
             await reaches_members_only(one.url, two.url, http, one)
