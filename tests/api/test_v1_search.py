@@ -14,14 +14,22 @@ from tests.api.helpers import assert_error
 from tests.api.v1_helpers import MESSAGE_KEYS, Api, User, create_chat, ok, send, sign_up_many
 
 
-@pytest.fixture(autouse=True, params=["walk", "index", "both"])
+@pytest.fixture(autouse=True, params=["walk", "index", "both", "common-words", "common-prefix"])
 def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test through each of the search's two steps (storage/search.py), and through
-    both with the boundary between them among the test's few messages: the newest ones
-    walked and matched in Python, the older ones found through the database's index."""
-    recent = {"walk": 10**9, "index": 0, "both": 2}[request.param]
-    monkeypatch.setattr(stored_search, "RECENT", recent)
-    return str(request.param)
+    """Every test through each way a search reads (storage/search.py): the newest messages
+    walked and matched in Python; the database's index alone; both, with the boundary between
+    them among the test's few messages; and the index asked for some of the words only, the
+    others checked on the rows it finds: the whole words left out, as words most messages hold
+    are, or the last word, the prefix."""
+    reading = str(request.param)
+    monkeypatch.setattr(stored_search, "RECENT", {"walk": 10**9, "both": 2}.get(reading, 0))
+    walks = reading in ("walk", "both")
+    monkeypatch.setattr(stored_search, "_walks_first", lambda share, limit: walks)
+    if reading.startswith("common-"):
+        whole, prefix = (1.0, 0.0) if reading == "common-words" else (0.0, 1.0)
+        monkeypatch.setattr(stored_search.Shares, "of", lambda self, word: whole)
+        monkeypatch.setattr(stored_search.Shares, "begun", lambda self, word: prefix)
+    return reading
 
 
 async def _search(api: Api, user: User, q: str, **query: Any) -> Any:
@@ -174,6 +182,20 @@ async def test_pages_run_newest_first_without_repeats(api: Api) -> None:
             break
     assert seen == sent[::-1]
     assert_error(await _search(api, bob, "item", cursor="bm90IG91cnM"), 400)
+
+
+async def test_words_left_out_of_the_index_are_checked_on_the_rows_it_finds(api: Api) -> None:
+    alice, bob = await sign_up_many(api.http, "alice", "bob")
+    chat = await _chat(api, alice, bob)
+    wanted = [await send(api.http, alice, chat, f"alpha zeta{n}") for n in range(2)]
+    for n in range(9):
+        await send(api.http, alice, chat, f"noise zeta{n} alphabet")
+    # The nine newest hold "zeta…" but not the word "alpha": the index's pages (when it is
+    # asked for the prefix only) grow past them until two rows pass the check.
+    found = ok(await _search(api, bob, "alpha zeta", limit=2))
+    assert [r["message"]["id"] for r in found["results"]] == [m["id"] for m in wanted[::-1]]
+    # And the other way round: "alpha" now a prefix, which "alphabet" begins.
+    assert await _texts(api, bob, "zeta1 alpha") == ["noise zeta1 alphabet", "alpha zeta1"]
 
 
 async def test_a_query_without_words_or_too_long_is_refused(api: Api) -> None:

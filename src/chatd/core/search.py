@@ -9,6 +9,7 @@ marked agree. Words compare lowercased, as the indexes fold them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -92,14 +93,32 @@ def highlights(text: str, words: tuple[str, ...]) -> list[Highlight]:
     return found
 
 
-def matches(text: str, words: tuple[str, ...]) -> bool:
-    """Whether `text` holds every word, the last as the start of a word: the indexes' rule."""
-    folded = text.lower()
-    if not all(word in folded for word in words):
-        return False  # most texts: no word-splitting needed to say no
+def words_in(text: str) -> set[str]:
+    """The distinct words of `text`, lowercased, as the indexes split it."""
+    return set(_WORD.findall(text.lower()))
+
+
+def matcher(words: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a text holds every word, the last as the start of a word: the indexes' rule,
+    compiled once for the texts of a search (no text is split into words to say it)."""
     *whole, prefix = words
-    found = {match[0] for match in _WORD.finditer(folded)}
-    return all(word in found for word in whole) and any(w.startswith(prefix) for w in found)
+    # A word of the text is a run of letters and digits: none may stand on either side of a
+    # whole word, nor before the prefix.
+    patterns = [re.compile(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])") for word in whole]
+    patterns.append(re.compile(rf"(?<![^\W_]){re.escape(prefix)}"))
+
+    def holds(text: str) -> bool:
+        folded = text.lower()
+        # Most texts are told no by a substring test, the cheapest there is.
+        if not all(word in folded for word in words):
+            return False
+        return all(pattern.search(folded) for pattern in patterns)
+
+    return holds
+
+
+def matches(text: str, words: tuple[str, ...]) -> bool:
+    return matcher(words)(text)
 
 
 async def search(

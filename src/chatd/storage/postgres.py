@@ -5,7 +5,6 @@ See storage/database.py and docs/decisions.md §16 and §19."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -18,7 +17,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatd import metrics
 from chatd.core.errors import OutcomeUnknown
-from chatd.storage.database import BOUNDED_SECONDS, Outages, Statement, TooCostly, Turns, Work
+from chatd.storage.database import (
+    BOUNDED_AT_ONCE,
+    BOUNDED_SECONDS,
+    Outages,
+    Statement,
+    TooCostly,
+    Turns,
+    Work,
+)
 from chatd.storage.dialects import POSTGRES, Dialect
 from chatd.storage.hotconnections import HotConnections
 from chatd.storage.slots import Slots
@@ -35,6 +42,18 @@ ATTEMPTS = 5
 # answering is answered 503 within two attempts, not waited on by every request.
 CONNECT_TIMEOUT = 2.0  # seconds
 BOUNDED_MS = int(BOUNDED_SECONDS * 1000)
+# The sessions of bounded reads (searches), set as they connect:
+# - the server stops a statement after BOUNDED_SECONDS, and the connection stays usable;
+# - no parallel workers: starting one cost a search ~3 ms (it doubled a rare word's search on a
+#   million messages), and under load the other cores are the other requests';
+# - a plan for each execution's own words: after five executions PostgreSQL may keep a generic
+#   plan, made without them, and the one it kept for the index step walked the key through
+#   to_tsvector (45 ms instead of 2). Docs/decisions.md §35.
+BOUNDED_SETTINGS = {
+    "statement_timeout": str(BOUNDED_MS),
+    "max_parallel_workers_per_gather": "0",
+    "plan_cache_mode": "force_custom_plan",
+}
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement stopped by statement_timeout
 POOL_TIMEOUT = 30.0  # seconds a request waits for a free connection before it gets 503
 # After the database could not be reached, requests get 503 at once for this long instead of
@@ -74,6 +93,16 @@ class PostgresDatabase:
         # `pool_size` statements from this process at once.
         self._hot = HotConnections(self._dsn, CONNECT_TIMEOUT)
         self._turns = Turns()
+        # Bounded reads on connections of their own, set for them as they connect: no SET and
+        # RESET round trips a search. They take the same slots as every other statement.
+        self._bounded_engine = create_async_engine(
+            url,
+            pool_size=BOUNDED_AT_ONCE,
+            max_overflow=0,
+            pool_timeout=POOL_TIMEOUT,
+            connect_args={"timeout": CONNECT_TIMEOUT, "server_settings": BOUNDED_SETTINGS},
+        )
+        self._bounded = self._bounded_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def scalar(self, query: sa.Select[Any], params: Mapping[str, Any]) -> Any:
         statement = self._statements.get(query)
@@ -91,18 +120,13 @@ class PostgresDatabase:
 
     async def read_bounded(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async def attempt() -> T:
-            async with self._autocommit.connect() as conn:
-                # The server stops the statement; the connection stays usable.
-                await conn.exec_driver_sql(f"SET statement_timeout = {BOUNDED_MS}")
+            async with self._bounded.connect() as conn:
                 try:
                     return await conn.run_sync(work, *args, **kwargs)
                 except sa.exc.DBAPIError as exc:
                     if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
                         raise TooCostly from exc
                     raise
-                finally:
-                    with contextlib.suppress(Exception):  # a lost connection is not reused
-                        await conn.exec_driver_sql("RESET statement_timeout")
 
         async with self._turns.turn():
             return await self._reconnecting(attempt)
@@ -196,6 +220,7 @@ class PostgresDatabase:
         if now - self._forgot_at >= 1.0:
             self._forgot_at = now
             self._engine.sync_engine.dispose(close=False)
+            self._bounded_engine.sync_engine.dispose(close=False)
             self._hot.expire()
 
     def _fail_fast(self) -> None:
@@ -204,6 +229,7 @@ class PostgresDatabase:
 
     async def dispose(self) -> None:
         await self._hot.close()
+        await self._bounded_engine.dispose()
         await self._engine.dispose()
 
 

@@ -4,24 +4,34 @@ SQLite keeps an FTS5 table in step with `messages` by triggers; PostgreSQL a GIN
 text's tsvector. Either is written by the message's own INSERT or UPDATE, so a search right
 after a send finds it. The match itself is the dialect's (storage/dialects.py).
 
-A search reads in two steps (docs/decisions.md, "Search"), because an index's cost grows with
-how many messages hold the words, and a word most messages hold is what people type first:
-1. the newest RECENT messages, walked newest first a page at a time and matched here by the
-   words' rule (core/search.py); a common word fills the page in a few rows;
-2. if the page is not full yet, the index, for what is older than the walk: a rare word's
-   matches are few.
-What is left (a word most OLD messages hold but no recent one) is bounded by the database's
-bounded read (storage/database.py: off the event loop, two at a time, stopped after 2 s).
+An index's cost grows with how many messages hold the words asked, and a word most messages
+hold is what people type first. So a search reads in one of two ways (docs/decisions.md §35),
+chosen by how many messages hold each word (WordShares: the database's statistics, or a
+sample of the newest messages):
+1. if the newest RECENT messages are expected to fill the page, they are walked newest first,
+   a page at a time, and matched here by the words' rule (core/search.py); the index is read
+   only for what is older, if the page is not full yet;
+2. else the index is read at once: a rare word's matches are few.
+The index is never asked for a word most messages hold (COMMON): reading its list costs more
+than checking it on the rows the other words find (PostgreSQL's GIN reads the whole list of
+each word asked: a million entries, 2.5 ms, for a word every message holds). What is left (a
+word most messages hold in a chat where few do) is bounded by the database's bounded read
+(storage/database.py: off the event loop, three at a time, stopped after 2 s).
 """
 
 from __future__ import annotations
 
+import bisect
+import math
+import time
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from chatd.core.models import Message
-from chatd.core.search import Search, matches
+from chatd.core.search import Search, matcher, words_in
 from chatd.storage.dialects import Dialect
 from chatd.storage.messages import MESSAGE_COLUMNS, read_messages, with_quotes
 from chatd.storage.tables import chat_members, messages
@@ -35,20 +45,100 @@ OUTSIDE_TABLES = frozenset(
     {FTS_TABLE, *(f"{FTS_TABLE}_{shadow}" for shadow in ("data", "idx", "docsize", "config"))}
 )
 
-RECENT = 1000  # ids (of every chat) the first step walks below the newest, at most
-FIRST_PAGE = 2  # the walk's first page holds this many times the rows asked; each next, 4 times
+RECENT = 1000  # ids (of every chat) the walk reads below the newest, at most
+FIRST_PAGE = 2  # a first page holds this many times the rows asked; each next, 4 times
+# A word at least this share of messages hold is not asked of the index but checked on what it
+# finds (5 %: 50,000 entries of a million messages, ~0.1 ms of GIN reading).
+COMMON = 0.05
+SHARES_FOR = 600.0  # seconds the shares are kept before they are read again
+SAMPLE = 2000  # the newest messages counted where the database keeps no statistics
 
 
-def search_messages(conn: sa.Connection, sql: Dialect, search: Search) -> list[Message]:
+class Shares:
+    """The share of messages holding each of the commonest words; a word not listed is rarer
+    than any listed."""
+
+    def __init__(self, shares: Mapping[str, float]) -> None:
+        self._shares = shares
+        self._words = sorted(shares)
+
+    def of(self, word: str) -> float:
+        return self._shares.get(word, 0.0)
+
+    def begun(self, prefix: str) -> float:
+        """The share holding a word that `prefix` begins (at most: the listed ones' sum)."""
+        total = 0.0
+        for place in range(bisect.bisect_left(self._words, prefix), len(self._words)):
+            word = self._words[place]
+            if not word.startswith(prefix):
+                break
+            total += self._shares[word]
+        return min(total, 1.0)
+
+
+class WordShares:
+    """Shares from PostgreSQL's statistics of the index (ANALYZE's, which autovacuum runs as
+    the table grows), or else from a count over the newest SAMPLE messages; read at most every
+    SHARES_FOR seconds."""
+
+    def __init__(self) -> None:
+        self._shares = Shares({})
+        self._read_at = -math.inf
+
+    def get(self, conn: sa.Connection, sql: Dialect) -> Shares:
+        now = time.monotonic()
+        if now - self._read_at >= SHARES_FOR:
+            shares = sql.word_shares(conn, PG_INDEX)
+            self._shares = Shares(_sampled(conn) if shares is None else shares)
+            self._read_at = now
+        return self._shares
+
+
+def _sampled(conn: sa.Connection) -> dict[str, float]:
+    newest = (
+        sa.select(messages.c.text)
+        .where(messages.c.deleted_at.is_(None))
+        .order_by(messages.c.id.desc())
+        .limit(SAMPLE)
+    )
+    texts = conn.execute(newest).scalars().all()
+    held = Counter(word for text in texts for word in words_in(text))
+    return {word: n / len(texts) for word, n in held.items()}
+
+
+def search_messages(
+    conn: sa.Connection, sql: Dialect, search: Search, shares: WordShares
+) -> list[Message]:
+    known = shares.get(conn, sql)
+    *whole, prefix = search.words
+    share = [known.of(word) for word in whole] + [known.begun(prefix)]
+    # The index is asked for the words few messages hold; for the rarest if every one is common
+    # (of equally common ones the last, whose prefix the index reads anyway).
+    asked = [place for place, part in enumerate(share) if part < COMMON]
+    asked = asked or [min(reversed(range(len(share))), key=share.__getitem__)]
+    if not _walks_first(share, search.limit):
+        found = _indexed(conn, sql, search, search.before, search.limit, asked)
+        return read_messages(conn, found)
     newest = search.before
     if newest is None:
         highest = sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
         newest = int(conn.execute(highest).scalar_one()) + 1
     floor = max(newest - RECENT, 0)
-    found = _walk(conn, sql, search, floor, newest)
+    # Rarest first: the database stops at the first word a text does not hold.
+    rarest_first = [
+        search.words[place] for place in sorted(range(len(share)), key=share.__getitem__)
+    ]
+    found = _walk(conn, sql, search, floor, newest, rarest_first)
     if len(found) < search.limit and floor > 0:
-        found += _indexed(conn, sql, search, floor, search.limit - len(found))
+        found += _indexed(conn, sql, search, floor, search.limit - len(found), asked)
     return read_messages(conn, found)
+
+
+def _walks_first(share: list[float], limit: int) -> bool:
+    """Whether the newest RECENT messages are expected to fill the page (the words' shares
+    taken as if every message held the rarest word with the others): else the walk would read
+    them for nothing before the index is read anyway."""
+    return min(share) * RECENT >= limit
 
 
 Row = sa.Row[Any]
@@ -56,13 +146,21 @@ TEXT = 4  # where a row of MESSAGE_COLUMNS holds the message's text
 assert MESSAGE_COLUMNS[TEXT] is messages.c.text
 
 
-def _walk(conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest: int) -> list[Row]:
+def _walk(
+    conn: sa.Connection,
+    sql: Dialect,
+    search: Search,
+    floor: int,
+    newest: int,
+    rarest_first: list[str],
+) -> list[Row]:
     """The matches among the messages with floor <= id < newest, newest first: pages that
     grow, so that a common word reads few more rows than it returns."""
     found: list[Row] = []
     below = newest
     page = FIRST_PAGE * search.limit
-    holds = sql.text_holds(search.words)
+    prefilter = sql.text_holds(rarest_first)
+    holds = matcher(search.words)
     while below > floor and len(found) < search.limit:
         query: Query = _filtered(
             sa.select(*MESSAGE_COLUMNS)
@@ -70,10 +168,10 @@ def _walk(conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest:
             .where(messages.c.id >= floor, messages.c.id < below, messages.c.deleted_at.is_(None)),
             search,
         )
-        if holds is not None:
-            query = query.where(holds)
+        if prefilter is not None:
+            query = query.where(prefilter)
         rows = conn.execute(query.order_by(messages.c.id.desc()).limit(page)).all()
-        found += [row for row in rows if matches(row[TEXT], search.words)]
+        found += [row for row in rows if holds(row[TEXT])]
         if len(rows) < page:
             break
         below = rows[-1][0]
@@ -82,17 +180,52 @@ def _walk(conn: sa.Connection, sql: Dialect, search: Search, floor: int, newest:
 
 
 def _indexed(
-    conn: sa.Connection, sql: Dialect, search: Search, below: int, limit: int
+    conn: sa.Connection,
+    sql: Dialect,
+    search: Search,
+    below: int | None,
+    limit: int,
+    asked: list[int],
 ) -> list[Row]:
-    found = sql.text_matches(search.words)
-    query: Query = (
-        sa.select(*MESSAGE_COLUMNS)
-        .select_from(with_quotes(found.source))
-        .where(found.condition, found.newest < below, messages.c.deleted_at.is_(None))
-        .order_by(found.order)
-        .limit(limit)
-    )
-    return list(conn.execute(_filtered(query, search)).all())
+    """The newest `limit` matches with an id below `below` (None: any), found by the index
+    asked for the words at the places `asked`; the others are checked on what it finds, in
+    pages that grow until `limit` rows pass."""
+    words = search.words
+    every = len(asked) == len(words)
+    found = sql.text_matches([words[place] for place in asked], prefix=asked[-1] == len(words) - 1)
+    check = None if every else sql.text_check(words)
+    holds = matcher(words)
+    passed: list[Row] = []
+    page = limit if every else FIRST_PAGE * limit
+    while True:
+        query: Query = (
+            sa.select(found.newest.label("id"))
+            .select_from(found.source)
+            .where(found.condition, messages.c.deleted_at.is_(None))
+            .order_by(found.order)
+            .limit(page)
+        )
+        if below is not None:
+            query = query.where(found.newest < below)
+        ids = _filtered(query, search).subquery()
+        # The rows read by id once the index has said which: their columns (and the check,
+        # at a few µs a row) for `page` rows, not for every match.
+        read: Query = (
+            sa.select(*MESSAGE_COLUMNS, *([] if check is None else [check]))
+            .select_from(with_quotes(messages.join(ids, ids.c.id == messages.c.id)))
+            .order_by(messages.c.id.desc())
+        )
+        rows = conn.execute(read).all()
+        if every:
+            return list(rows)
+        if check is None:
+            passed += [row for row in rows if holds(row[TEXT])]
+        else:
+            passed += [row for row in rows if row[-1]]
+        if len(passed) >= limit or len(rows) < page:
+            return passed[:limit]
+        below = rows[-1][0]
+        page *= 4
 
 
 Query = sa.Select[Any]

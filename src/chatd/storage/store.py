@@ -73,6 +73,7 @@ class SqlStore(SqlChangeLog):
         super().__init__(db)
         self.commits = GroupCommit(db, notifier, lanes)
         self._my_chat_infos = chats.chat_info_query(db.sql, everyone=False)
+        self._word_shares = search.WordShares()
 
     async def write(self, receipt: Receipt | None, work: Any, /, *args: Any, **kwargs: Any) -> Any:
         return await self.commits.submit(Job(receipt, work, args, kwargs))
@@ -144,7 +145,9 @@ class SqlStore(SqlChangeLog):
 
     async def search_messages(self, query: Search) -> list[Message]:
         try:
-            return await self.db.read_bounded(search.search_messages, self.db.sql, query)
+            return await self.db.read_bounded(
+                search.search_messages, self.db.sql, query, self._word_shares
+            )
         except TooCostly as exc:
             raise InvalidInput(
                 f"the search took longer than {BOUNDED_SECONDS:.0f} s: add a word, or search "
