@@ -83,6 +83,24 @@ def words_of(q: str) -> tuple[str, ...]:
 def highlights(text: str, words: tuple[str, ...]) -> list[Highlight]:
     """Each word of `text` that a query word finds: the same word, or for the last query word,
     any word it begins."""
+    folded = text.lower()
+    if len(folded) != len(text):
+        # Lowercasing changed the length (a dotted İ becomes two code points): the offsets in
+        # the folded text would not be the text's own.
+        return _highlights_word_by_word(text, words)
+    return [Highlight(*found.span()) for found in _marker(words).finditer(folded)]
+
+
+def _marker(words: tuple[str, ...]) -> re.Pattern[str]:
+    """A found word in lowercased text: a run of letters and digits that is one of the whole
+    words or begins with the prefix, with no letter or digit before it."""
+    *whole, prefix = words
+    found = [rf"{re.escape(prefix)}[^\W_]*"]
+    found += [rf"{re.escape(word)}(?![^\W_])" for word in sorted(set(whole), key=len)[::-1]]
+    return re.compile(rf"(?<![^\W_])(?:{'|'.join(found)})")
+
+
+def _highlights_word_by_word(text: str, words: tuple[str, ...]) -> list[Highlight]:
     *whole, prefix = words
     exact = set(whole)
     found = []
