@@ -8,6 +8,7 @@ marked agree. Words compare lowercased, as the indexes fold them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ def highlights(text: str, words: tuple[str, ...]) -> list[Highlight]:
     return [Highlight(*found.span()) for found in _marker(words).finditer(folded)]
 
 
+@functools.lru_cache(maxsize=64)
 def _marker(words: tuple[str, ...]) -> re.Pattern[str]:
     """A found word in lowercased text: a run of letters and digits that is one of the whole
     words or begins with the prefix, with no letter or digit before it."""

@@ -114,12 +114,17 @@ class Dialect:
     def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
         return column
 
-    def text_matches(self, words: Sequence[str], *, prefix: bool = True) -> TextSearch:
-        """Messages whose text holds every word, the last as a prefix unless `prefix` is False
-        (storage/search.py): the words are bound, never written into the SQL."""
+    def text_query(self, words: Sequence[str], *, prefix: bool = True) -> str:
+        """The words in the index's query language, every one a string (none is read as an
+        operator), the last as a prefix unless `prefix` is False: text_matches' value."""
         raise NotImplementedError
 
-    def text_check(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    def text_matches(self, query: str) -> TextSearch:
+        """Messages whose text holds the words of the bound parameter named `query` (a
+        text_query; storage/search.py): the words are bound, never written into the SQL."""
+        raise NotImplementedError
+
+    def text_check(self, query: str) -> sa.ColumnElement[bool] | None:
         """text_matches' condition for rows already found, where no index serves it; None:
         chatd's own match says it (core/search.py's rule is the index's)."""
         return None
@@ -129,10 +134,15 @@ class Dialect:
         statistics of the text `index` tell; None where it keeps none."""
         return None
 
-    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    def held_words(self, words: Sequence[str]) -> list[str]:
+        """Which of the words text_holds can test (none: the walk reads every row)."""
+        return []
+
+    def text_holds(self, patterns: Sequence[str]) -> sa.ColumnElement[bool]:
         """A cheap condition every text holding the words meets (others may too), for the
-        search's walk to leave out most rows in the database; None: every row is read."""
-        return None
+        search's walk to leave out most rows in the database: each bound parameter named in
+        `patterns` is `%word%` for one of held_words'."""
+        raise NotImplementedError
 
 
 class SqliteDialect(Dialect):
@@ -194,12 +204,14 @@ class SqliteDialect(Dialect):
         joined = sa.func.group_concat(records, const(","))
         return sa.cast(const("[").concat(joined).concat(const("]")), sa.LargeBinary)
 
-    def text_matches(self, words: Sequence[str], *, prefix: bool = True) -> TextSearch:
+    def text_query(self, words: Sequence[str], *, prefix: bool = True) -> str:
         # FTS5's query language: "a" "b"* holds a and a word beginning with b. Each word is a
         # string (a `"` doubled), so none is read as an operator (AND, NEAR, column:).
         query = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-        query += "*" if prefix else ""
-        match = sa.literal_column(_fts.name).op("MATCH")(sa.bindparam(None, query, sa.Text))
+        return query + "*" if prefix else query
+
+    def text_matches(self, query: str) -> TextSearch:
+        match = sa.literal_column(_fts.name).op("MATCH")(sa.bindparam(query, type_=sa.Text))
         # Read from the index, newest first, joined to the rows: FTS5 gives its matches in
         # rowid order as it finds them, so the newest page stops after its rows. Filtering
         # messages by `id IN (matches)` made SQLite collect every match first: with a word that
@@ -207,13 +219,13 @@ class SqliteDialect(Dialect):
         source = _fts.join(messages, messages.c.id == _fts.c.rowid)
         return TextSearch(source, match, _fts.c.rowid, _fts.c.rowid.desc())
 
-    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    def held_words(self, words: Sequence[str]) -> list[str]:
         # SQLite's LIKE ignores case for ASCII letters only: a word with another letter (any
         # Cyrillic one) is left to chatd's match, or "Привет" would not hold "привет".
-        ascii_words = [word for word in words if word.isascii()]
-        if not ascii_words:
-            return None
-        return sa.and_(*(messages.c.text.like(f"%{word}%") for word in ascii_words))
+        return [word for word in words if word.isascii()]
+
+    def text_holds(self, patterns: Sequence[str]) -> sa.ColumnElement[bool]:
+        return sa.and_(*(messages.c.text.like(sa.bindparam(name)) for name in patterns))
 
 
 class PostgresDialect(Dialect):
@@ -316,12 +328,14 @@ class PostgresDialect(Dialect):
         # code point order SQLite's default BINARY collation uses.
         return column.collate("C")
 
-    def text_matches(self, words: Sequence[str], *, prefix: bool = True) -> TextSearch:
-        # Each word a quoted lexeme ('' for a quote), the last one a prefix: 'a' & 'b':*,
-        # bound. The tsvector is written as migration 0007's index is, which it then uses.
+    def text_query(self, words: Sequence[str], *, prefix: bool = True) -> str:
+        # Each word a quoted lexeme ('' for a quote), the last one a prefix: 'a' & 'b':*.
         lexemes = ["'" + word.replace("\\", "\\\\").replace("'", "''") + "'" for word in words]
-        query = " & ".join(lexemes) + (":*" if prefix else "")
-        tsquery = sa.func.to_tsquery(_SIMPLE, sa.bindparam(None, query, sa.Text))
+        return " & ".join(lexemes) + (":*" if prefix else "")
+
+    def text_matches(self, query: str) -> TextSearch:
+        # The tsvector is written as migration 0007's index is, which it then uses.
+        tsquery = sa.func.to_tsquery(_SIMPLE, sa.bindparam(query, type_=sa.Text))
         match = sa.func.to_tsvector(_SIMPLE, messages.c.text).bool_op("@@")(tsquery)
         # Ordered by an expression, not the key: the planner must take the GIN index's matches
         # and sort them (cost grows with the matches), never walk the key newest first
@@ -329,10 +343,10 @@ class PostgresDialect(Dialect):
         # million messages). The walk newest first is storage/search.py's first step, bounded.
         return TextSearch(messages, match, messages.c.id, (messages.c.id + 0).desc())
 
-    def text_check(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    def text_check(self, query: str) -> sa.ColumnElement[bool] | None:
         # The index's own rule (its tokens differ from chatd's words for e-mail addresses,
         # URLs and decimals), at ~4.5 µs a row.
-        return self.text_matches(words).condition
+        return self.text_matches(query).condition
 
     def word_shares(self, conn: sa.Connection, index: str) -> dict[str, float] | None:
         # ANALYZE keeps, for an expression index's tsvector, the lexemes most often met in its
@@ -341,11 +355,14 @@ class PostgresDialect(Dialect):
         shares = {word: share for word, share in conn.execute(_WORD_SHARES, {"index": index})}
         return shares or None
 
-    def text_holds(self, words: Sequence[str]) -> sa.ColumnElement[bool] | None:
+    def held_words(self, words: Sequence[str]) -> list[str]:
+        return list(words)
+
+    def text_holds(self, patterns: Sequence[str]) -> sa.ColumnElement[bool]:
         # Each word as a substring, in any case: ~0.3 µs a row where to_tsvector costs 4.5 µs,
         # and only the rows it lets through travel to chatd to be matched word by word. (A
         # word holds letters and digits only: nothing to escape for LIKE.)
-        return sa.and_(*(messages.c.text.ilike(f"%{word}%") for word in words))
+        return sa.and_(*(messages.c.text.ilike(sa.bindparam(name)) for name in patterns))
 
 
 class TextSearch(NamedTuple):

@@ -22,11 +22,12 @@ word most messages hold in a chat where few do) is bounded by the database's bou
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -121,8 +122,7 @@ def search_messages(
         return read_messages(conn, found)
     newest = search.before
     if newest is None:
-        highest = sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
-        newest = int(conn.execute(highest).scalar_one()) + 1
+        newest = int(conn.execute(_HIGHEST).scalar_one()) + 1
     floor = max(newest - RECENT, 0)
     # Rarest first: the database stops at the first word a text does not hold.
     rarest_first = [
@@ -144,6 +144,8 @@ def _walks_first(share: list[float], limit: int) -> bool:
 Row = sa.Row[Any]
 TEXT = 4  # where a row of MESSAGE_COLUMNS holds the message's text
 assert MESSAGE_COLUMNS[TEXT] is messages.c.text
+Query = sa.Select[Any]
+Params = dict[str, Any]
 
 
 def _walk(
@@ -157,25 +159,18 @@ def _walk(
     """The matches among the messages with floor <= id < newest, newest first: pages that
     grow, so that a common word reads few more rows than it returns."""
     found: list[Row] = []
-    below = newest
-    page = FIRST_PAGE * search.limit
-    prefilter = sql.text_holds(rarest_first)
+    held = sql.held_words(rarest_first)
+    query = _walk_query(sql, _Filters.of(search), len(held))
+    params = _filter_params(search) | {f"held{n}": f"%{word}%" for n, word in enumerate(held)}
+    params |= {"floor": floor, "below": newest, "page": FIRST_PAGE * search.limit}
     holds = matcher(search.words)
-    while below > floor and len(found) < search.limit:
-        query: Query = _filtered(
-            sa.select(*MESSAGE_COLUMNS)
-            .select_from(with_quotes(messages))
-            .where(messages.c.id >= floor, messages.c.id < below, messages.c.deleted_at.is_(None)),
-            search,
-        )
-        if prefilter is not None:
-            query = query.where(prefilter)
-        rows = conn.execute(query.order_by(messages.c.id.desc()).limit(page)).all()
+    while params["below"] > floor and len(found) < search.limit:
+        rows = conn.execute(query, params).all()
         found += [row for row in rows if holds(row[TEXT])]
-        if len(rows) < page:
+        if len(rows) < params["page"]:
             break
-        below = rows[-1][0]
-        page *= 4
+        params["below"] = rows[-1][0]
+        params["page"] *= 4
     return found[: search.limit]
 
 
@@ -192,55 +187,103 @@ def _indexed(
     pages that grow until `limit` rows pass."""
     words = search.words
     every = len(asked) == len(words)
-    found = sql.text_matches([words[place] for place in asked], prefix=asked[-1] == len(words) - 1)
-    check = None if every else sql.text_check(words)
+    checked = not every and _checks_in_database(sql)
+    query = _index_query(sql, _Filters.of(search), below is not None, checked)
+    params = _filter_params(search) | {"below": below, "page": limit if every else 2 * limit}
+    last = asked[-1] == len(words) - 1
+    params["asked"] = sql.text_query([words[place] for place in asked], prefix=last)
+    if checked:
+        params["every"] = sql.text_query(words)
     holds = matcher(words)
     passed: list[Row] = []
-    page = limit if every else FIRST_PAGE * limit
     while True:
-        query: Query = (
-            sa.select(found.newest.label("id"))
-            .select_from(found.source)
-            .where(found.condition, messages.c.deleted_at.is_(None))
-            .order_by(found.order)
-            .limit(page)
-        )
-        if below is not None:
-            query = query.where(found.newest < below)
-        ids = _filtered(query, search).subquery()
-        # The rows read by id once the index has said which: their columns (and the check,
-        # at a few µs a row) for `page` rows, not for every match.
-        read: Query = (
-            sa.select(*MESSAGE_COLUMNS, *([] if check is None else [check]))
-            .select_from(with_quotes(messages.join(ids, ids.c.id == messages.c.id)))
-            .order_by(messages.c.id.desc())
-        )
-        rows = conn.execute(read).all()
+        rows = conn.execute(query, params).all()
         if every:
             return list(rows)
-        if check is None:
-            passed += [row for row in rows if holds(row[TEXT])]
-        else:
-            passed += [row for row in rows if row[-1]]
-        if len(passed) >= limit or len(rows) < page:
+        passed += [row for row in rows if (row[-1] if checked else holds(row[TEXT]))]
+        if len(passed) >= limit or len(rows) < params["page"]:
             return passed[:limit]
-        below = rows[-1][0]
-        page *= 4
+        params["below"] = rows[-1][0]
+        params["page"] *= 4
 
 
-Query = sa.Select[Any]
+# The statements, built once for each shape of search (SQLAlchemy then also keeps their cache
+# key instead of working it out each time): the values are bound.
+
+_HIGHEST = sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
 
 
-def _filtered(query: Query, search: Search) -> Query:
+class _Filters(NamedTuple):
+    viewer: bool
+    chat: bool
+    author: bool
+
+    @classmethod
+    def of(cls, search: Search) -> _Filters:
+        return cls(search.viewer is not None, search.chat is not None, search.author is not None)
+
+
+def _filter_params(search: Search) -> Params:
+    return {"viewer": search.viewer, "chat": search.chat, "author": search.author}
+
+
+@functools.cache
+def _checks_in_database(sql: Dialect) -> bool:
+    return sql.text_check("every") is not None
+
+
+@functools.cache
+def _walk_query(sql: Dialect, filters: _Filters, held: int) -> Query:
+    query = _filtered(
+        sa.select(*MESSAGE_COLUMNS)
+        .select_from(with_quotes(messages))
+        .where(
+            messages.c.id >= sa.bindparam("floor", type_=sa.BigInteger),
+            messages.c.id < sa.bindparam("below", type_=sa.BigInteger),
+            messages.c.deleted_at.is_(None),
+        ),
+        filters,
+    )
+    if held:
+        query = query.where(sql.text_holds([f"held{n}" for n in range(held)]))
+    return query.order_by(messages.c.id.desc()).limit(sa.bindparam("page", type_=sa.Integer))
+
+
+@functools.cache
+def _index_query(sql: Dialect, filters: _Filters, bounded: bool, checked: bool) -> Query:
+    found = sql.text_matches("asked")
+    query: Query = (
+        sa.select(found.newest.label("id"))
+        .select_from(found.source)
+        .where(found.condition, messages.c.deleted_at.is_(None))
+        .order_by(found.order)
+        .limit(sa.bindparam("page", type_=sa.Integer))
+    )
+    if bounded:
+        query = query.where(found.newest < sa.bindparam("below", type_=sa.BigInteger))
+    ids = _filtered(query, filters).subquery()
+    # The rows read by id once the index has said which: their columns (and the check, at a
+    # few µs a row) for a page of rows, not for every match.
+    check = sql.text_check("every") if checked else None
+    return (
+        sa.select(*MESSAGE_COLUMNS, *([] if check is None else [check]))
+        .select_from(with_quotes(messages.join(ids, ids.c.id == messages.c.id)))
+        .order_by(messages.c.id.desc())
+    )
+
+
+def _filtered(query: Query, filters: _Filters) -> Query:
     # `chat_id + 0`: a condition no index serves. Offered the (chat_id, seq) index, SQLite read
     # every message of each of the caller's chats and sorted them (2 s on a million messages)
     # instead of the id range; the index step is driven by the text index either way.
     chat = messages.c.chat_id + 0
-    if search.viewer is not None:
-        mine = sa.select(chat_members.c.chat_id).where(chat_members.c.user_id == search.viewer)
-        query = query.where(chat.in_(mine))
-    if search.chat is not None:
-        query = query.where(chat == search.chat)
-    if search.author is not None:
-        query = query.where(messages.c.author_id == search.author)
+    if filters.viewer:
+        viewer = sa.bindparam("viewer", type_=sa.BigInteger)
+        query = query.where(
+            chat.in_(sa.select(chat_members.c.chat_id).where(chat_members.c.user_id == viewer))
+        )
+    if filters.chat:
+        query = query.where(chat == sa.bindparam("chat", type_=sa.BigInteger))
+    if filters.author:
+        query = query.where(messages.c.author_id == sa.bindparam("author", type_=sa.BigInteger))
     return query
