@@ -73,3 +73,33 @@ async def test_a_rare_word_is_read_from_the_index_and_a_common_one_walked_first(
     assert ways == [("index", ["filler7"])]
     assert await texts("filler7 comm") == ["common filler7"]
     assert ways == [("index", ["filler7"])]
+
+
+async def test_a_search_in_one_chat_walks_that_chats_newest_messages(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = await sign_up_many(api.http, "alice", "bob")
+    old = int((await create_chat(api.http, alice, "old", [bob]))["id"])
+    busy = int((await create_chat(api.http, alice, "busy", [bob]))["id"])
+    sent = [await send(api.http, alice, old, f"hello old {n}") for n in range(3)]
+    for n in range(4):
+        await send(api.http, alice, busy, f"hello busy {n}")
+    # The walk reads 2 messages: of the chat searched, not the 2 newest of all (busy's).
+    monkeypatch.setattr(stored_search, "RECENT", 2)
+    monkeypatch.setattr(stored_search, "_walks_first", lambda share, limit: True)
+    indexed = stored_search._indexed
+    calls: list[int] = []
+
+    def index_read(*args: Any) -> Any:
+        calls.append(1)
+        return indexed(*args)
+
+    monkeypatch.setattr(stored_search, "_indexed", index_read)
+    query = {"q": "hello", "chat": old, "limit": 1}
+    found = ok(await api.http.get("/api/v1/search", params=query, headers=bob.auth))
+    assert [r["message"]["id"] for r in found["results"]] == [sent[2]["id"]]
+    assert calls == []  # the page was filled by the walk
+    # The next page starts below the walked ones: the index finds the oldest.
+    query |= {"limit": 5, "cursor": found["next_cursor"]}
+    found = ok(await api.http.get("/api/v1/search", params=query, headers=bob.auth))
+    assert [r["message"]["id"] for r in found["results"]] == [m["id"] for m in sent[1::-1]]

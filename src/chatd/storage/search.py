@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from chatd.core.models import Message
 from chatd.core.search import Search, matcher, words_in
 from chatd.storage.dialects import Dialect
+from chatd.storage.groupcommit import MAX_GROUP
 from chatd.storage.messages import MESSAGE_COLUMNS, read_messages, with_quotes
 from chatd.storage.tables import chat_members, messages
 
@@ -120,18 +121,35 @@ def search_messages(
     if not _walks_first(share, search.limit):
         found = _indexed(conn, sql, search, search.before, search.limit, asked)
         return read_messages(conn, found)
-    newest = search.before
-    if newest is None:
-        newest = int(conn.execute(_HIGHEST).scalar_one()) + 1
-    floor = max(newest - RECENT, 0)
+    newest, floor, lowest_seq = _recent(conn, search)
     # Rarest first: the database stops at the first word a text does not hold.
     rarest_first = [
         search.words[place] for place in sorted(range(len(share)), key=share.__getitem__)
     ]
-    found = _walk(conn, sql, search, floor, newest, rarest_first)
+    found = _walk(conn, sql, search, floor, newest, lowest_seq, rarest_first)
     if len(found) < search.limit and floor > 0:
         found += _indexed(conn, sql, search, floor, search.limit - len(found), asked)
     return read_messages(conn, found)
+
+
+def _recent(conn: sa.Connection, search: Search) -> tuple[int, int, int | None]:
+    """The ids the walk reads, floor <= id < newest: the newest RECENT of every chat, or of the
+    one chat searched (read through its own index: its newest may be far older than
+    everyone's). Then also the lowest seq among them, less MAX_GROUP, for the walk to read the
+    chat's index from: ids follow seqs within a chat except between the sends of one group
+    commit, which are fewer than MAX_GROUP (storage/groupcommit.py)."""
+    if search.chat is None:
+        newest = search.before
+        if newest is None:
+            newest = int(conn.execute(_HIGHEST).scalar_one()) + 1
+        return newest, max(newest - RECENT, 0), None
+    params = {"chat": search.chat, "before": search.before, "recent": RECENT}
+    rows = conn.execute(_chat_recent(search.before is not None), params).all()
+    ids = [int(row.id) for row in rows]
+    newest = search.before if search.before is not None else max(ids, default=0) + 1
+    if len(rows) < RECENT:
+        return newest, 0, 0  # the whole chat is walked
+    return newest, min(ids), min(int(row.seq) for row in rows) - MAX_GROUP
 
 
 def _walks_first(share: list[float], limit: int) -> bool:
@@ -154,15 +172,18 @@ def _walk(
     search: Search,
     floor: int,
     newest: int,
+    lowest_seq: int | None,
     rarest_first: list[str],
 ) -> list[Row]:
     """The matches among the messages with floor <= id < newest, newest first: pages that
-    grow, so that a common word reads few more rows than it returns."""
+    grow, so that a common word reads few more rows than it returns. `lowest_seq`: the
+    searched chat's seq the walk reads its index from (None: every chat, by id)."""
     found: list[Row] = []
     held = sql.held_words(rarest_first)
-    query = _walk_query(sql, _Filters.of(search), len(held))
+    query = _walk_query(sql, _Filters.of(search), len(held), lowest_seq is not None)
     params = _filter_params(search) | {f"held{n}": f"%{word}%" for n, word in enumerate(held)}
     params |= {"floor": floor, "below": newest, "page": FIRST_PAGE * search.limit}
+    params["lowest_seq"] = lowest_seq
     holds = matcher(search.words)
     while params["below"] > floor and len(found) < search.limit:
         rows = conn.execute(query, params).all()
@@ -233,15 +254,37 @@ def _checks_in_database(sql: Dialect) -> bool:
 
 
 @functools.cache
-def _walk_query(sql: Dialect, filters: _Filters, held: int) -> Query:
+def _chat_recent(bounded: bool) -> Query:
+    """The id and seq of the chat's newest RECENT messages (below a cursor's id), through the
+    chat's (chat_id, seq) index."""
+    query = sa.select(messages.c.id, messages.c.seq).where(
+        messages.c.chat_id == sa.bindparam("chat", type_=sa.BigInteger)
+    )
+    if bounded:
+        # `id + 0`: not the key's range (every chat's messages since), the chat's index.
+        query = query.where(messages.c.id + 0 < sa.bindparam("before", type_=sa.BigInteger))
+    limit = sa.bindparam("recent", type_=sa.Integer)
+    return query.order_by(messages.c.chat_id.desc(), messages.c.seq.desc()).limit(limit)
+
+
+@functools.cache
+def _walk_query(sql: Dialect, filters: _Filters, held: int, by_chat: bool) -> Query:
+    floor = sa.bindparam("floor", type_=sa.BigInteger)
+    below = sa.bindparam("below", type_=sa.BigInteger)
+    if by_chat:
+        # Through the chat's index from lowest_seq, never the key's range: a chat's newest
+        # messages may be older than a million of other chats'.
+        key = messages.c.id + 0
+        where = [
+            messages.c.chat_id == sa.bindparam("chat", type_=sa.BigInteger),
+            messages.c.seq >= sa.bindparam("lowest_seq", type_=sa.BigInteger),
+        ]
+    else:
+        key, where = messages.c.id, []
     query = _filtered(
         sa.select(*MESSAGE_COLUMNS)
         .select_from(with_quotes(messages))
-        .where(
-            messages.c.id >= sa.bindparam("floor", type_=sa.BigInteger),
-            messages.c.id < sa.bindparam("below", type_=sa.BigInteger),
-            messages.c.deleted_at.is_(None),
-        ),
+        .where(*where, key >= floor, key < below, messages.c.deleted_at.is_(None)),
         filters,
     )
     if held:
