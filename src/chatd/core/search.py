@@ -137,10 +137,6 @@ def matcher(words: tuple[str, ...]) -> Callable[[str], bool]:
     return holds
 
 
-def matches(text: str, words: tuple[str, ...]) -> bool:
-    return matcher(words)(text)
-
-
 async def search(
     store: SearchStore,
     caller: Caller,

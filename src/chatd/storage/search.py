@@ -210,7 +210,10 @@ def _indexed(
     every = len(asked) == len(words)
     checked = not every and _checks_in_database(sql)
     query = _index_query(sql, _Filters.of(search), below is not None, checked)
-    params = _filter_params(search) | {"below": below, "page": limit if every else 2 * limit}
+    params = _filter_params(search) | {
+        "below": below,
+        "page": limit if every else FIRST_PAGE * limit,
+    }
     last = asked[-1] == len(words) - 1
     params["asked"] = sql.text_query([words[place] for place in asked], prefix=last)
     if checked:
